@@ -1,0 +1,21 @@
+"""LLM Lifecycle Lab: the frame. Page config, navigation by lifecycle stage, the shared sidebar model picker."""
+
+import streamlit as st
+
+from core.ui.widgets import model_picker
+
+st.set_page_config(page_title="LLM Lifecycle Lab", page_icon=":material/science:", layout="wide")
+
+# Sections follow the course's project lifecycle. Add a page here when it is built; no placeholders.
+navigation = st.navigation(
+    {
+        "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+        "Explore": [st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:")],
+    }
+)
+
+with st.sidebar:
+    st.subheader("Model")
+    model_picker()
+
+navigation.run()

@@ -1,0 +1,69 @@
+"""Widgets shared by several pages: the sidebar model picker, the model card, and help text taken from config dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from core import models
+from core.ui.resources import shared_model
+from core.ui.state import OTHER_MODEL, current_model_name, current_precision, init_state
+
+
+def help_for(config_class: type, field_name: str) -> str | None:
+    """The help text a config dataclass carries for one field, so the widget and the config never disagree."""
+    for f in dataclasses.fields(config_class):
+        if f.name == field_name:
+            return f.metadata.get("help")
+    raise KeyError(f"{config_class.__name__} has no field {field_name!r}")
+
+
+def model_picker() -> None:
+    """The sidebar's model choice; it persists across pages because app.py draws it on every run."""
+    init_state()
+    names = [*models.BUNDLED, OTHER_MODEL]
+    st.selectbox(
+        "Model",
+        names,
+        key="model.choice",
+        format_func=lambda n: models.BUNDLED[n].title if n in models.BUNDLED else "Other: hub id or local folder",
+        help="The bundled models work offline. Any model folder saved with save_pretrained, or a hub id already "
+        "in the local Hugging Face cache, works too.",
+    )
+    if st.session_state["model.choice"] == OTHER_MODEL:
+        st.text_input("Hub id or folder", key="model.custom", placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model")
+    st.radio(
+        "Precision",
+        models.PRECISIONS,
+        key="model.precision",
+        horizontal=True,
+        help="auto = bfloat16 where the device supports it (half the memory, faster on most CPUs); float32 is exact.",
+    )
+
+
+def model_card(info: models.ModelInfo) -> None:
+    """Parameters, context window, memory and what kind of model it is."""
+    col1, col2 = st.columns(2)
+    col1.metric("Parameters", f"{info.parameters / 1e6:.0f} M")
+    col2.metric("Context window", f"{info.context_window:,}")
+    col1.metric("Memory", f"{info.memory_bytes / 2**20:.0f} MiB")
+    col2.metric("Vocabulary", f"{info.vocab_size:,}")
+    kind = "instruct (chat template)" if info.has_chat_template else ("instruct" if info.is_instruct else "base")
+    st.caption(f"{info.architecture} · {kind} · {info.dtype} on {info.device}")
+
+
+def current_model() -> models.LoadedModel:
+    """The shared model the picker points at, with its card in the sidebar; on a model error, show it and stop."""
+    name = current_model_name()
+    if not name:
+        st.info("Type a hub id or a local folder in the sidebar to choose a model.")
+        st.stop()
+    try:
+        loaded = shared_model(name, current_precision())
+    except models.ModelError as err:
+        st.error(str(err))
+        st.stop()
+    with st.sidebar:
+        model_card(loaded.info)
+    return loaded

@@ -1,0 +1,41 @@
+"""Home: what the lab is, the project lifecycle mapped to the pages that teach each stage, and the bundled models."""
+
+import streamlit as st
+
+from core.models import list_models
+
+# The course's generative-AI project lifecycle, in order. `page` is the page that lets you do it here (None: not yet).
+LIFECYCLE = [
+    ("Define the use case", "Decide what the model must do: write, summarise, translate, classify, chat, call tools.", None),
+    ("Choose a model", "Start from a pre-trained model (base or instruct) and see how it picks each next token.", "pages/generate.py"),
+    ("Prompt", "Adapt with no training at all: instructions and examples in the context window (in-context learning).", None),
+    ("Fine-tune", "Train on prompt-completion pairs: all weights, or a few with LoRA or soft prompts.", None),
+    ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).", None),
+    ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", None),
+    ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", None),
+    ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", None),
+]
+
+st.title("LLM Lifecycle Lab")
+st.markdown(
+    "A hands-on playground for the whole life of a large-language-model project, with **real models running on "
+    "this machine** and no network. Pick a model in the sidebar, then follow the lifecycle."
+)
+
+st.subheader("The project lifecycle")
+for number, (stage, what, page) in enumerate(LIFECYCLE, start=1):
+    with st.container(border=True):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.markdown(f"**{number}. {stage}**  \n{what}")
+        if page:
+            right.page_link(page, label="Open", icon=":material/arrow_forward:")
+        else:
+            right.caption("Not in the lab yet")
+
+st.subheader("Bundled models")
+st.dataframe(
+    [{k: m[k] for k in ("title", "kind", "installed", "cached", "description")} for m in list_models()],
+    hide_index=True,
+    column_config={"cached": st.column_config.CheckboxColumn("converted", help="GGUF converted once to safetensors")},
+)
+st.caption("The first use of a bundled model converts its GGUF file once (20-60 s); later loads take a few seconds.")

@@ -1,0 +1,93 @@
+"""Shared fixtures: an offline environment, a private LAB_HOME, and tiny models built from a config (no downloads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Before anything imports huggingface_hub: never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+# Converted bundled models are a pure cache: share it with the app so the GGUF conversion runs once per checkout.
+os.environ.setdefault("LAB_MODEL_CACHE", str(ROOT / ".lab" / "models"))
+
+
+@pytest.fixture(autouse=True)
+def lab_home(tmp_path, monkeypatch) -> Path:
+    """Each test writes runs, databases and indexes into its own LAB_HOME."""
+    home = tmp_path / "lab"
+    monkeypatch.setenv("LAB_HOME", str(home))
+    return home
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+TINY_CORPUS = [
+    "The capital of France is Paris.",
+    "I took my money to the bank.",
+    "The teacher taught the student with the book.",
+    "Once upon a time there was a small language model that liked to predict the next token.",
+] * 20
+
+
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer trained in milliseconds on a few sentences, with chat special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(TINY_CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_tiny_model(vocab_size: int, seed: int = 0):
+    """A 2-layer Llama with random weights: real architecture, microscopic size."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny chat model saved with save_pretrained: loadable as a 'local folder' model."""
+    folder = tmp_path_factory.mktemp("tiny-chat-model")
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(len(tokenizer))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir):
+    """The tiny model loaded in float32 through core.models (session-wide: do not modify it)."""
+    from core.models import load_model
+
+    return load_model(str(tiny_model_dir), precision="float32")

@@ -1,0 +1,49 @@
+"""`python -m core`: the models listing, streaming generation and one clear message per bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from core.cli import main
+
+
+def test_models_json_lists_the_bundled_models(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"smollm2-135m-instruct", "gemma-3-270m"}
+    assert rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["installed"]
+    assert rows["gemma-3-270m"]["kind"] == "base"
+
+
+def test_generate_streams_a_completion(tiny_model_dir, capsys):
+    code = main(["generate", "--model", str(tiny_model_dir), "--prompt", "Once upon a time", "--max-new-tokens", "8", "--quiet"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() != ""
+
+
+def test_unknown_model_is_one_clear_line(capsys):
+    assert main(["generate", "--model", "gpt-17", "--prompt", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unknown model 'gpt-17'") and err.count("\n") == 1
+
+
+def test_hub_id_without_network_exits_nonzero(capsys):
+    assert main(["generate", "--model", "someone/not-cached", "--prompt", "hi"]) == 2
+    assert "no network" in capsys.readouterr().err
+
+
+def test_bad_sampling_value_exits_nonzero(tiny_model_dir, capsys):
+    assert main(["generate", "--model", str(tiny_model_dir), "--prompt", "hi", "--top-p", "0"]) == 2
+    assert "top_p must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_prompt_too_long_for_the_context_window(tiny_model_dir, capsys):
+    code = main(["generate", "--model", str(tiny_model_dir), "--prompt", "bank " * 200, "--quiet"])
+    assert code == 2 and "context window of 128 tokens" in capsys.readouterr().err
+
+
+def test_entry_point_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "core", "models"], capture_output=True, text=True, check=True).stdout
+    assert "smollm2-135m-instruct" in out and "(default)" in out

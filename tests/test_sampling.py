@@ -1,0 +1,107 @@
+"""core.sampling: settings validation, the stages against transformers' own processors, and generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from core.sampling import SamplingSettings, check_context, encode_prompt, stream_generate, token_distribution
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("temperature", -0.1, "temperature must be >= 0"),
+        ("top_k", -1, "top_k must be >= 0"),
+        ("top_p", 0.0, "top_p must be in \\(0, 1\\]"),
+        ("top_p", 1.5, "top_p must be in \\(0, 1\\]"),
+        ("min_p", 1.2, "min_p must be in \\[0, 1\\]"),
+        ("repetition_penalty", 0.0, "repetition_penalty must be > 0"),
+    ],
+)
+def test_bad_settings_name_the_value(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SamplingSettings(**{field: value})
+
+
+def reference_distribution(logits, settings, previous_ids):
+    """What transformers' generate samples from, built from its own processors in its own order."""
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+    processors.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k:
+        processors.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p < 1.0:
+        processors.append(TopPLogitsWarper(settings.top_p))
+    if settings.min_p > 0:
+        processors.append(MinPLogitsWarper(settings.min_p))
+    return processors(previous_ids, logits.clone()).softmax(-1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(temperature=1.0),
+        SamplingSettings(temperature=0.3),
+        SamplingSettings(temperature=1.7, top_k=10),
+        SamplingSettings(temperature=0.8, top_p=0.9),
+        SamplingSettings(temperature=1.0, min_p=0.05),
+        SamplingSettings(temperature=0.7, top_k=50, top_p=0.95, min_p=0.02, repetition_penalty=1.3),
+        SamplingSettings(temperature=1.2, top_k=1),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_distribution_matches_transformers(settings, seed):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(1, 500, generator=gen) * 4
+    previous = torch.randint(0, 500, (1, 30), generator=gen)
+    ours = token_distribution(logits, settings, previous)
+    assert torch.allclose(ours, reference_distribution(logits, settings, previous), atol=1e-6)
+
+
+def test_greedy_is_one_hot_on_the_argmax():
+    logits = torch.randn(1, 100)
+    probs = token_distribution(logits, SamplingSettings(temperature=0.0))
+    assert probs.sum() == 1 and probs[0, logits.argmax()] == 1
+
+
+def test_greedy_stream_equals_transformers_generate(tiny_loaded):
+    ids = encode_prompt(tiny_loaded, "The capital of France is")
+    ours = [t.token_id for t in stream_generate(tiny_loaded, ids, SamplingSettings(temperature=0), max_new_tokens=12)]
+    reference = tiny_loaded.model.generate(
+        torch.tensor([ids]), max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0
+    )[0, len(ids):].tolist()
+    assert ours == reference[: len(ours)] and len(ours) > 0
+
+
+def test_seeded_sampling_is_reproducible(tiny_loaded):
+    ids = encode_prompt(tiny_loaded, "Once upon a time")
+    settings = SamplingSettings(temperature=1.5, seed=7)
+    first = [t.token_id for t in stream_generate(tiny_loaded, ids, settings, max_new_tokens=20)]
+    second = [t.token_id for t in stream_generate(tiny_loaded, ids, settings, max_new_tokens=20)]
+    other = [t.token_id for t in stream_generate(tiny_loaded, ids, SamplingSettings(temperature=1.5, seed=8), max_new_tokens=20)]
+    assert first == second and first != other
+
+
+def test_chat_prompt_uses_the_template(tiny_loaded):
+    ids = encode_prompt(tiny_loaded, "hello", chat=True)
+    assert tiny_loaded.tokenizer.decode(ids).startswith("<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_prompt_longer_than_the_context_window_is_refused(tiny_loaded):
+    with pytest.raises(ValueError, match="context window of 128 tokens"):
+        check_context(tiny_loaded, 100, 64)
+
+
+def test_empty_prompt_is_refused(tiny_loaded):
+    with pytest.raises(ValueError, match="empty"):
+        list(stream_generate(tiny_loaded, [], SamplingSettings(), 5))
