@@ -131,6 +131,8 @@ def pick_token(probs: "torch.Tensor", generator: "torch.Generator | None" = None
 def encode_prompt(loaded: "LoadedModel", prompt: str, chat: bool = False) -> list[int]:
     """Token ids for a prompt: raw text, or wrapped in the model's chat template as one user turn."""
     tokenizer = loaded.tokenizer
+    if not prompt.strip():
+        raise ValueError("The prompt is empty: type something for the model to continue.")
     if chat:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError(f"{loaded.info.name} has no chat template (it is a base model); turn chat off.")
