@@ -79,8 +79,9 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 # A hub id is "owner/name" with the characters the Hub allows.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CACHE_META = "lab_meta.json"
-_conversion_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+# transformers' from_pretrained is not thread-safe (it swaps a global meta-device context while building the model:
+# two threads loading at once fail with "Cannot copy out of meta tensor"), so every load and conversion takes this lock.
+_loading_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -237,11 +238,6 @@ def locate_gguf(name: str) -> Path:
     return path
 
 
-def _conversion_lock(name: str) -> threading.Lock:
-    with _locks_guard:
-        return _conversion_locks.setdefault(name, threading.Lock())
-
-
 def _convert_from_gguf(name: str, target: Path, on_progress: ProgressFn) -> None:
     """Dequantize a bundled GGUF into a normal float32 model and save it (with its tokenizer) to ``target``."""
     import torch
@@ -265,12 +261,12 @@ def _convert_from_gguf(name: str, target: Path, on_progress: ProgressFn) -> None
 def convert_bundled(name: str, on_progress: ProgressFn | None = None) -> Path:
     """Make sure a bundled model is in the safetensors cache and return its folder.
 
-    Thread-safe (one conversion per name per process) and process-safe: each converter writes to a private temporary
+    Thread-safe (one conversion at a time per process; the others then find the cache) and process-safe: each converter writes to a private temporary
     folder and renames it into place, so a reader never sees half a cache and a lost race only wastes time.
     """
     on_progress = on_progress or (lambda message: None)
     final = cache_path(name)
-    with _conversion_lock(name):
+    with _loading_lock:
         if is_cached(name):
             return final
         ensure_dir(final.parent)
@@ -355,8 +351,9 @@ def _load_folder(folder: str, dtype: "torch.dtype", device: str, name: str) -> t
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+        with _loading_lock:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
         raise ModelError(f"Could not load {name!r} from {folder}: {err}") from err
     model.to(device).eval()

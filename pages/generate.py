@@ -5,8 +5,11 @@ import time
 import streamlit as st
 
 from core.sampling import SamplingSettings, encode_prompt, stream_generate
+from core.ui.frame import run_inside_frame
 from core.ui.state import init_state
 from core.ui.widgets import current_model, help_for
+
+run_inside_frame()
 
 init_state({"generate.prompt": "Explain in two sentences why the sky is blue.", "generate.chat": True})
 

@@ -3,6 +3,9 @@
 import streamlit as st
 
 from core.models import list_models
+from core.ui.frame import run_inside_frame
+
+run_inside_frame()
 
 # The course's generative-AI project lifecycle, in order. `page` is the page that lets you do it here (None: not yet).
 LIFECYCLE = [

@@ -43,14 +43,15 @@ def model_picker() -> None:
 
 
 def model_card(info: models.ModelInfo) -> None:
-    """Parameters, context window, memory and what kind of model it is."""
-    col1, col2 = st.columns(2)
-    col1.metric("Parameters", f"{info.parameters / 1e6:.0f} M")
-    col2.metric("Context window", f"{info.context_window:,}")
-    col1.metric("Memory", f"{info.memory_bytes / 2**20:.0f} MiB")
-    col2.metric("Vocabulary", f"{info.vocab_size:,}")
-    kind = "instruct (chat template)" if info.has_chat_template else ("instruct" if info.is_instruct else "base")
-    st.caption(f"{info.architecture} · {kind} · {info.dtype} on {info.device}")
+    """Parameters, context window, memory and what kind of model it is, compact enough for the sidebar."""
+    kind = "instruct, chat template" if info.has_chat_template else ("instruct" if info.is_instruct else "base model")
+    st.markdown(
+        f"**{info.parameters / 1e6:,.0f} M** parameters  \n"
+        f"**{info.context_window:,}** tokens of context  \n"
+        f"**{info.vocab_size:,}** tokens in the vocabulary  \n"
+        f"**{info.memory_bytes / 2**20:,.0f} MiB** of weights ({info.dtype}, {info.device})"
+    )
+    st.caption(f"{info.architecture} · {kind}")
 
 
 def current_model() -> models.LoadedModel:

@@ -22,10 +22,17 @@ def test_sidebar_model_picker_offers_bundled_models_and_other():
 
 
 def test_other_model_asks_for_a_hub_id_or_folder():
-    # One run per state: AppTest (1.67) re-runs only the page, not the frame, after the first run of an
-    # st.navigation app, so the picker's persistence across pages is checked in the browser test instead.
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.session_state["model.choice"] = "other"
-    at.run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at.sidebar.selectbox(key="model.choice").select("other").run()
     assert not at.exception
     assert at.sidebar.text_input(key="model.custom").value == ""
+
+
+def test_model_choice_persists_across_pages():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.sidebar.selectbox(key="model.choice").select("gemma-3-270m").run()
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Generate"
+    assert at.sidebar.selectbox(key="model.choice").value == "gemma-3-270m"
+    assert any("Gemma3ForCausalLM" in c.value for c in at.sidebar.caption)
