@@ -172,15 +172,18 @@ def stream_generate(
     prompt_ids: list[int],
     settings: SamplingSettings,
     max_new_tokens: int = 64,
+    stop_at_eos: bool = True,
 ) -> Iterator[GeneratedToken]:
-    """Generate one token at a time with the KV cache (one forward pass per new token) and yield each as it comes."""
+    """Generate one token at a time with the KV cache (one forward pass per new token) and yield each as it comes.
+
+    Stops at the end-of-sequence token unless ``stop_at_eos`` is False (benchmarks want a fixed length)."""
     import torch
 
     check_context(loaded, len(prompt_ids), max_new_tokens)
     model, tokenizer = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
-    stops = _stop_ids(loaded)
+    stops = _stop_ids(loaded) if stop_at_eos else set()
     ids = torch.tensor([prompt_ids], device=device)
     generated: list[int] = []
     text_so_far = ""
