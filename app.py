@@ -10,7 +10,10 @@ st.set_page_config(page_title="LLM Lifecycle Lab", page_icon=":material/science:
 navigation = st.navigation(
     {
         "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
-        "Explore": [st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:")],
+        "Explore": [
+            st.Page("pages/sampling.py", title="Sampling visualizer", icon=":material/casino:"),
+            st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:"),
+        ],
     }
 )
 

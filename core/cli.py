@@ -1,6 +1,7 @@
 """The command line: ``python -m core <command>``. Each page's work has a subcommand on the same code path as the page.
 
-Commands: ``models`` (the registry, what is installed and cached), ``generate`` (stream a completion to stdout).
+Commands: ``models`` (the registry, what is installed and cached), ``generate`` (stream a completion to stdout),
+``next-token`` (the top next tokens with their raw and final probabilities).
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
 
@@ -29,22 +30,51 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from core.sampling import SamplingSettings, encode_prompt, stream_generate
+def _settings(args: argparse.Namespace):
+    from core.sampling import SamplingSettings
 
-    settings = SamplingSettings(
+    return SamplingSettings(
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        min_p=args.min_p,
         repetition_penalty=args.repetition_penalty,
         do_sample=args.temperature > 0,
         seed=args.seed,
     )
+
+
+def _cmd_next_token(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.sampling import encode_prompt, next_token_logits, trace_stages
+    from core.sampling.views import next_token_table
+
+    settings = _settings(args)
+    loaded = models.load_model(args.model, precision=args.precision)
+    ids = encode_prompt(loaded, args.prompt, chat=args.chat)
+    views = trace_stages(next_token_logits(loaded, ids), settings, torch.tensor(ids))
+    table = next_token_table(views, loaded.tokenizer, torch.tensor(ids), top=args.top)
+    if args.json:
+        out = {"prompt_tokens": len(ids), "entropy_bits": {v.stage: v.entropy for v in views}, "tokens": table.to_dict("records")}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(ids)} prompt tokens; entropy {views[0].entropy:.2f} bits raw, {views[-1].entropy:.2f} bits final")
+    print(f"{'rank':>4} {'token':20} {'id':>7} {'raw':>8} {'final':>8}  removed by")
+    for row in table.itertuples():
+        print(f"{row.rank:>4} {row.token[:20]:20} {row.token_id:>7} {row.raw:>8.4f} {row.final:>8.4f}  {row.removed_by}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from core.sampling import encode_prompt, stream_generate
+
+    settings = _settings(args)
     progress = (lambda message: print(message, file=sys.stderr)) if not args.quiet else None
     loaded = models.load_model(args.model, precision=args.precision, on_progress=progress)
     ids = encode_prompt(loaded, args.prompt, chat=args.chat)
     for token in stream_generate(loaded, ids, settings, max_new_tokens=args.max_new_tokens):
-        sys.stdout.write(token.text)
+        sys.stdout.write(token.piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
@@ -59,19 +89,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("generate", help="stream a completion to stdout")
+    _add_model_and_sampling(p, default_temperature=0.0)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--quiet", action="store_true", help="no loading messages on stderr")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("next-token", help="the top next tokens with raw and final probabilities")
+    _add_model_and_sampling(p, default_temperature=1.0)
+    p.add_argument("--top", type=int, default=15, help="how many tokens to list")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_next_token)
+    return parser
+
+
+def _add_model_and_sampling(p: argparse.ArgumentParser, default_temperature: float) -> None:
     p.add_argument("--model", default=models.DEFAULT_MODEL, help="bundled name, local folder or hub id")
     p.add_argument("--prompt", required=True)
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=default_temperature, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=0, help="0 = off")
+    p.add_argument("--top-p", type=float, default=1.0, help="1 = off")
+    p.add_argument("--min-p", type=float, default=0.0, help="0 = off")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--precision", choices=models.PRECISIONS, default="auto")
-    p.add_argument("--quiet", action="store_true", help="no loading messages on stderr")
-    p.set_defaults(func=_cmd_generate)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -325,10 +325,16 @@ def _hub_folder(hub_id: str) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def load_model(name: str = DEFAULT_MODEL, precision: str = "auto", on_progress: ProgressFn | None = None) -> LoadedModel:
+def load_model(
+    name: str = DEFAULT_MODEL,
+    precision: str = "auto",
+    on_progress: ProgressFn | None = None,
+    attn_implementation: str | None = None,
+) -> LoadedModel:
     """Load a model by name and return a fresh LoadedModel on the best device.
 
     Bundled models are converted from GGUF on first use and read from the safetensors cache afterwards.
+    ``attn_implementation="eager"`` gives a model that can return its attention weights (slower than the default).
     Raises ModelError with a message meant for the user when the model cannot be had.
     """
     spec = resolve(name)
@@ -343,17 +349,19 @@ def load_model(name: str = DEFAULT_MODEL, precision: str = "auto", on_progress: 
     device = pick_device()
     dtype = pick_dtype(device, precision)
     on_progress(f"Loading {name} ({str(dtype).removeprefix('torch.')}, {device})")
-    model, tokenizer = _load_folder(folder, dtype, device, name)
+    model, tokenizer = _load_folder(folder, dtype, device, name, attn_implementation)
     return LoadedModel(model=model, tokenizer=tokenizer, info=_describe(spec, model, tokenizer))
 
 
-def _load_folder(folder: str, dtype: "torch.dtype", device: str, name: str) -> tuple[Any, Any]:
+def _load_folder(folder: str, dtype: "torch.dtype", device: str, name: str, attn_implementation: str | None = None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         with _loading_lock:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, local_files_only=True, attn_implementation=attn_implementation
+            )
     except (OSError, ValueError, KeyError) as err:
         raise ModelError(f"Could not load {name!r} from {folder}: {err}") from err
     model.to(device).eval()

@@ -47,7 +47,7 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
         def pieces():
             for token in tokens:
                 received.append(token)
-                yield token.text
+                yield token.piece
 
         with st.container(border=True):
             st.write_stream(pieces())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import zlib
+
 import pytest
 import torch
 from transformers.generation.logits_process import (
@@ -13,7 +16,16 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from core.sampling import SamplingSettings, check_context, encode_prompt, stream_generate, token_distribution
+from core.sampling import (
+    STAGES,
+    SamplingSettings,
+    check_context,
+    encode_prompt,
+    entropy_bits,
+    stream_generate,
+    token_distribution,
+    trace_stages,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,25 +59,47 @@ def reference_distribution(logits, settings, previous_ids):
     return processors(previous_ids, logits.clone()).softmax(-1)
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        SamplingSettings(temperature=1.0),
-        SamplingSettings(temperature=0.3),
-        SamplingSettings(temperature=1.7, top_k=10),
-        SamplingSettings(temperature=0.8, top_p=0.9),
-        SamplingSettings(temperature=1.0, min_p=0.05),
-        SamplingSettings(temperature=0.7, top_k=50, top_p=0.95, min_p=0.02, repetition_penalty=1.3),
-        SamplingSettings(temperature=1.2, top_k=1),
-    ],
-)
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_distribution_matches_transformers(settings, seed):
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(1, 500, generator=gen) * 4
-    previous = torch.randint(0, 500, (1, 30), generator=gen)
-    ours = token_distribution(logits, settings, previous)
-    assert torch.allclose(ours, reference_distribution(logits, settings, previous), atol=1e-6)
+GRID = [
+    SamplingSettings(temperature=t, top_k=k, top_p=p, min_p=m, repetition_penalty=r)
+    for t, k, p, m, r in itertools.product([0.3, 1.0, 1.7], [0, 1, 10], [1.0, 0.9, 0.3], [0.0, 0.1], [1.0, 1.3])
+]
+
+
+@pytest.mark.parametrize("settings", GRID, ids=lambda s: f"T{s.temperature}-k{s.top_k}-p{s.top_p}-m{s.min_p}-r{s.repetition_penalty}")
+def test_distribution_matches_transformers(settings):
+    # Random logits of several scales over a vocabulary of 2,000, and a history of 40 tokens for the penalty.
+    gen = torch.Generator().manual_seed(zlib.crc32(str(settings).encode()))
+    for scale in (1.0, 4.0, 12.0):
+        logits = torch.randn(2, 2000, generator=gen) * scale
+        previous = torch.randint(0, 2000, (2, 40), generator=gen)
+        ours = token_distribution(logits, settings, previous)
+        assert torch.allclose(ours, reference_distribution(logits, settings, previous), atol=1e-6)
+
+
+def test_trace_ends_with_the_final_distribution():
+    logits, previous = torch.randn(300) * 3, torch.tensor([1, 2, 3])
+    settings = SamplingSettings(temperature=0.7, top_k=50, top_p=0.9, min_p=0.05, repetition_penalty=1.2)
+    views = trace_stages(logits, settings, previous)
+    assert [v.stage for v in views] == ["raw", *STAGES]
+    assert torch.allclose(views[-1].probs, token_distribution(logits.reshape(1, -1), settings, previous.reshape(1, -1))[0])
+
+
+def test_trace_reports_what_each_stage_removed():
+    logits = torch.arange(100, dtype=torch.float32)  # distinct logits: token 99 is the most likely
+    views = trace_stages(logits, SamplingSettings(temperature=1.0, top_k=10))
+    top_k = views[-1]
+    assert top_k.stage == "top_k" and sorted(top_k.removed.tolist()) == list(range(90))
+    assert int((top_k.probs > 0).sum()) == 10
+
+
+def test_switched_off_stages_do_not_appear_in_the_trace():
+    views = trace_stages(torch.randn(50), SamplingSettings(temperature=1.0))
+    assert [v.stage for v in views] == ["raw"]
+
+
+def test_entropy_in_bits():
+    assert entropy_bits(torch.full((8,), 1 / 8)) == pytest.approx(3.0)
+    assert entropy_bits(torch.tensor([1.0, 0.0, 0.0])) == 0.0
 
 
 def test_greedy_is_one_hot_on_the_argmax():

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from core import models
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -23,3 +28,25 @@ def shared_model(name: str, precision: str = "auto") -> models.LoadedModel:
         message = f"Loading {name}..."
     with st.spinner(message, show_time=True):
         return _shared_model(name, precision)
+
+
+@st.cache_resource(show_spinner="Loading a copy of the model that reports its attention weights...", max_entries=2)
+def shared_eager_model(name: str, precision: str = "auto") -> models.LoadedModel:
+    """A second shared copy of a model with eager attention: the fast kernels do not return attention weights."""
+    return models.load_model(name, precision=precision, attn_implementation="eager")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def next_logits(name: str, precision: str, ids: tuple[int, ...]) -> "np.ndarray":
+    """The model's next-token logits for a prompt, cached per (model, prompt): moving a sampler slider reuses them."""
+    from core.sampling import next_token_logits
+
+    return next_token_logits(_shared_model(name, precision), list(ids)).numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def prompt_attention(name: str, precision: str, ids: tuple[int, ...]) -> "np.ndarray":
+    """Attention weights (layers, heads, tokens, tokens) for a prompt, cached per (model, prompt)."""
+    from core.sampling.attention import attention_weights
+
+    return attention_weights(shared_eager_model(name, precision), list(ids))

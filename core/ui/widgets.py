@@ -42,14 +42,33 @@ def model_picker() -> None:
     )
 
 
+def human_count(n: int) -> str:
+    """135 M, 1.2 B, 48 K: the way parameter counts are usually written."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{_short(n / size)} {unit}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for size, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= size:
+            return f"{_short(n / size)} {unit}"
+    return f"{n} B"
+
+
+def _short(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def model_card(info: models.ModelInfo) -> None:
     """Parameters, context window, memory and what kind of model it is, compact enough for the sidebar."""
     kind = "instruct, chat template" if info.has_chat_template else ("instruct" if info.is_instruct else "base model")
     st.markdown(
-        f"**{info.parameters / 1e6:,.0f} M** parameters  \n"
+        f"**{human_count(info.parameters)}** parameters  \n"
         f"**{info.context_window:,}** tokens of context  \n"
         f"**{info.vocab_size:,}** tokens in the vocabulary  \n"
-        f"**{info.memory_bytes / 2**20:,.0f} MiB** of weights ({info.dtype}, {info.device})"
+        f"**{human_bytes(info.memory_bytes)}** of weights ({info.dtype}, {info.device})"
     )
     st.caption(f"{info.architecture} · {kind}")
 

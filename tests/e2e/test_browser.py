@@ -79,6 +79,7 @@ def browser():
 
 def wait_for_app(page, timeout_ms: int = 180_000) -> None:
     """Wait until the script run is over: the page has content and the app reports it is not running."""
+    page.wait_for_timeout(300)  # let a click reach the server before asking whether a run is going on
     page.wait_for_function(
         """() => {
             const app = document.querySelector('[data-testid="stApp"]');
@@ -151,4 +152,33 @@ def test_generate_streams_text_and_the_model_choice_persists(app_url, browser):
     wait_for_app(page)
     assert_no_exception(page, "generate with gemma")
     page.get_by_text("Gemma3ForCausalLM").wait_for(timeout=120_000)
+    page.close()
+
+
+def test_sampling_visualizer_steps_and_branches(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(app_url + "/sampling")
+    wait_for_app(page)
+    page.get_by_role("tab", name="Step by step").click()
+    for _ in range(3):
+        page.get_by_role("button", name="Sample one token").click()
+        wait_for_app(page)
+    history = page.locator('[data-testid="stDataFrame"]').last
+    history.wait_for(timeout=60_000)
+    text_box = page.locator('[data-testid="stTabs"] [data-testid="stCode"]').first
+    before = text_box.inner_text()
+    # Force the second most likely next token: the model continues from the user's choice.
+    choice = page.locator('[data-testid="stTabs"] [data-testid="stButton"] button').filter(has_text="%").nth(1)
+    forced = choice.inner_text().rsplit(" ", 1)[0].strip().replace("␣", " ")
+    choice.click()
+    page.wait_for_function(
+        "([el, before]) => el.innerText !== before", arg=[text_box.element_handle(), before], timeout=60_000
+    )
+    wait_for_app(page)
+    assert_no_exception(page, "sampling step mode")
+    assert text_box.inner_text().rstrip().endswith(forced.strip())
+    screenshot(page, "sampling-steps")
+    page.get_by_role("tab", name="Next token").click()
+    page.wait_for_timeout(500)
+    screenshot(page, "sampling-next-token")
     page.close()

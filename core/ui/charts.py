@@ -1,0 +1,112 @@
+"""Plotly figures shared by the pages. Figures only: no streamlit, no models; data comes in as tables and lists."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Sequence
+
+import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from core.sampling import Step
+
+STAGE_LABELS = {
+    "raw": "model (raw)",
+    "repetition_penalty": "after repetition penalty",
+    "temperature": "after temperature",
+    "top_k": "after top-k",
+    "top_p": "after top-p",
+    "min_p": "after min-p",
+}
+CUT_COLOR = "rgba(214, 39, 40, 0.18)"
+
+
+def next_token_chart(table: "pd.DataFrame", stages: Sequence[str]) -> go.Figure:
+    """Grouped bars of the top tokens: the raw probability and the probability after each chosen stage.
+
+    Tokens a stage removed get a red band behind their bars; tokens the repetition penalty touched get a ↺ mark.
+    """
+    labels = [f"{t} ↺" if p else t for t, p in zip(table["token"], table["penalised"])]
+    fig = go.Figure()
+    for stage in stages:
+        fig.add_bar(
+            x=labels,
+            y=table[stage],
+            name=STAGE_LABELS.get(stage, stage),
+            hovertemplate="%{x}<br>p = %{y:.4f}<extra>" + STAGE_LABELS.get(stage, stage) + "</extra>",
+        )
+    for i, removed_by in enumerate(table["removed_by"]):
+        if removed_by:
+            fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor=CUT_COLOR, line_width=0, layer="below")
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="probability",
+        xaxis_tickangle=-45,
+        legend=dict(orientation="h", y=1.1),
+        margin=dict(l=10, r=10, t=40, b=10),
+        height=380,
+    )
+    return fig
+
+
+def context_window_bar(parts: dict[str, int], window: int) -> go.Figure:
+    """One horizontal bar: how the context window splits between the parts (prompt, answer, free)."""
+    fig = go.Figure()
+    for name, count in parts.items():
+        fig.add_bar(y=["context"], x=[count], name=f"{name}: {count:,}", orientation="h", hovertemplate=f"{name}: {count:,} tokens<extra></extra>")
+    free = max(window - sum(parts.values()), 0)
+    fig.add_bar(y=["context"], x=[free], name=f"free: {free:,}", orientation="h", marker_color="rgba(0,0,0,0.06)")
+    fig.update_layout(barmode="stack", height=110, margin=dict(l=10, r=10, t=10, b=10), xaxis_range=[0, window],
+                      legend=dict(orientation="h", y=-0.6), yaxis_visible=False)
+    return fig
+
+
+def token_probability_chart(steps: "Sequence[Step]", width: int = 60) -> go.Figure:
+    """Generated text laid out in lines, each token a box coloured by its probability; hover shows the alternatives."""
+    xs, ys, widths, texts, probs, hovers = [], [], [], [], [], []
+    x, line = 0, 0
+    for step in steps:
+        text = step.piece or step.text
+        for part_index, part in enumerate(text.split("\n")):
+            if part_index:  # a newline inside the token: continue on the next line
+                x, line = 0, line + 1
+            if not part:
+                continue
+            size = max(len(part), 1)
+            if x + size > width and x > 0:
+                x, line = 0, line + 1
+            alternatives = "<br>".join(f"{html.escape(a.text)!r}: {a.probability:.3f}" for a in step.alternatives)
+            xs.append(x)
+            ys.append(line)
+            widths.append(size)
+            texts.append(html.escape(part))
+            probs.append(step.probability)
+            hovers.append(f"p = {step.probability:.3f} (rank {step.rank})<br>alternatives:<br>{alternatives}")
+            x += size
+    fig = go.Figure(
+        go.Bar(
+            base=xs, x=widths, y=ys, orientation="h", text=texts, textposition="inside", insidetextanchor="start",
+            textfont=dict(family="monospace", size=13, color="black"), hovertext=hovers, hoverinfo="text",
+            marker=dict(color=probs, colorscale="RdYlGn", cmin=0, cmax=1, line=dict(width=1, color="white"),
+                        colorbar=dict(title="p", thickness=10)),
+            width=0.9,
+        )
+    )
+    lines = max(ys, default=0) + 1
+    fig.update_layout(
+        height=60 + 26 * lines, margin=dict(l=5, r=5, t=5, b=5), showlegend=False, uniformtext=dict(minsize=8, mode="show"),
+        xaxis=dict(visible=False, range=[0, width]), yaxis=dict(visible=False, autorange="reversed"),
+    )
+    return fig
+
+
+def attention_heatmap(weights: "np.ndarray", tokens: Sequence[str]) -> go.Figure:
+    """Rows: the token that looks; columns: the tokens it looks at (a causal model only looks back)."""
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    fig = go.Figure(go.Heatmap(z=weights, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=float(weights.max()),
+                               hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
+    fig.update_layout(height=max(300, 22 * len(tokens) + 120), yaxis_autorange="reversed", margin=dict(l=10, r=10, t=10, b=10))
+    return fig
