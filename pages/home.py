@@ -7,16 +7,17 @@ from core.ui.frame import run_inside_frame
 
 run_inside_frame()
 
-# The course's generative-AI project lifecycle, in order. `page` is the page that lets you do it here (None: not yet).
+# The course's generative-AI project lifecycle, in order, with the pages that let you do each stage here.
 LIFECYCLE = [
-    ("Define the use case", "Decide what the model must do: write, summarise, translate, classify, chat, call tools.", None),
-    ("Choose a model", "Start from a pre-trained model (base or instruct) and see how it picks each next token.", "pages/generate.py"),
-    ("Prompt", "Adapt with no training at all: instructions and examples in the context window (in-context learning).", None),
-    ("Fine-tune", "Train on prompt-completion pairs: all weights, or a few with LoRA or soft prompts.", None),
-    ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).", None),
-    ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", None),
-    ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", None),
-    ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", None),
+    ("Define the use case", "Decide what the model must do: write, summarise, translate, classify, chat, call tools.", []),
+    ("Choose a model", "Start from a pre-trained model (base or instruct) and see how it picks each next token.",
+     [("pages/sampling.py", "Sampling visualizer"), ("pages/generate.py", "Generate")]),
+    ("Prompt", "Adapt with no training at all: instructions and examples in the context window (in-context learning).", []),
+    ("Fine-tune", "Train on prompt-completion pairs: all weights, or a few with LoRA or soft prompts.", []),
+    ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).", []),
+    ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", []),
+    ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", []),
+    ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", []),
 ]
 
 st.title("LLM Lifecycle Lab")
@@ -26,13 +27,13 @@ st.markdown(
 )
 
 st.subheader("The project lifecycle")
-for number, (stage, what, page) in enumerate(LIFECYCLE, start=1):
+for number, (stage, what, pages) in enumerate(LIFECYCLE, start=1):
     with st.container(border=True):
         left, right = st.columns([3, 1], vertical_alignment="center")
         left.markdown(f"**{number}. {stage}**  \n{what}")
-        if page:
-            right.page_link(page, label="Open", icon=":material/arrow_forward:")
-        else:
+        for page, title in pages:
+            right.page_link(page, label=title, icon=":material/arrow_forward:")
+        if not pages:
             right.caption("Not in the lab yet")
 
 st.subheader("Bundled models")

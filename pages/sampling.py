@@ -118,10 +118,13 @@ with attention_tab:
     if st.toggle("Compute attention", key="sampling.attention"):
         weights = prompt_attention(name, precision, tuple(ids[-64:]))
         layers, heads = weights.shape[0], weights.shape[1]
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns([2, 2, 1])
         layer = c1.slider("Layer", 1, layers, layers // 2, key="sampling.layer")
         head = c2.selectbox("Head", ["average", *range(1, heads + 1)], key="sampling.head")
+        hide_first = c3.checkbox("Hide the first token", value=True, key="sampling.hide_sink",
+                                 help="Many heads park most of their attention on the first token (an attention sink).")
         grid = weights[layer - 1].mean(0) if head == "average" else weights[layer - 1, head - 1]
-        st.plotly_chart(charts.attention_heatmap(grid, [visible(loaded.tokenizer.decode([i])) for i in ids[-64:]]))
+        tokens = [visible(loaded.tokenizer.decode([i])) for i in ids[-64:]]
+        st.plotly_chart(charts.attention_heatmap(grid, tokens, hide_first=hide_first))
         if len(ids) > 64:
             st.caption("Showing the last 64 tokens of the prompt.")

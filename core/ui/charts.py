@@ -65,7 +65,8 @@ def context_window_bar(parts: dict[str, int], window: int) -> go.Figure:
 
 
 def token_probability_chart(steps: "Sequence[Step]", width: int = 60) -> go.Figure:
-    """Generated text laid out in lines, each token a box coloured by its probability; hover shows the alternatives."""
+    """Generated text laid out in lines, each token a box coloured by the model's probability for it (green: the
+    model was sure, red: a surprise); hover shows the probability it was sampled with and the alternatives."""
     xs, ys, widths, texts, probs, hovers = [], [], [], [], [], []
     x, line = 0, 0
     for step in steps:
@@ -83,15 +84,19 @@ def token_probability_chart(steps: "Sequence[Step]", width: int = 60) -> go.Figu
             ys.append(line)
             widths.append(size)
             texts.append(html.escape(part))
-            probs.append(step.probability)
-            hovers.append(f"p = {step.probability:.3f} (rank {step.rank})<br>alternatives:<br>{alternatives}")
+            probs.append(step.model_probability)
+            hovers.append(
+                f"model p = {step.model_probability:.3f} (rank {step.rank}), sampled with p = {step.probability:.3f}"
+                f"<br>alternatives:<br>{alternatives}"
+            )
             x += size
     fig = go.Figure(
         go.Bar(
             base=xs, x=widths, y=ys, orientation="h", text=texts, textposition="inside", insidetextanchor="start",
-            textfont=dict(family="monospace", size=13, color="black"), hovertext=hovers, hoverinfo="text",
+            textangle=0, constraintext="none", cliponaxis=False,
+            textfont=dict(family="monospace", size=12, color="black"), hovertext=hovers, hoverinfo="text",
             marker=dict(color=probs, colorscale="RdYlGn", cmin=0, cmax=1, line=dict(width=1, color="white"),
-                        colorbar=dict(title="p", thickness=10)),
+                        colorbar=dict(title="model p", thickness=10)),
             width=0.9,
         )
     )
@@ -103,10 +108,16 @@ def token_probability_chart(steps: "Sequence[Step]", width: int = 60) -> go.Figu
     return fig
 
 
-def attention_heatmap(weights: "np.ndarray", tokens: Sequence[str]) -> go.Figure:
-    """Rows: the token that looks; columns: the tokens it looks at (a causal model only looks back)."""
+def attention_heatmap(weights: "np.ndarray", tokens: Sequence[str], hide_first: bool = False) -> go.Figure:
+    """Rows: the token that looks; columns: the tokens it looks at (a causal model only looks back).
+
+    ``hide_first`` drops the first column: many heads park most of their attention on the first token (an
+    "attention sink"), which washes out the colour scale for everything else.
+    """
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
-    fig = go.Figure(go.Heatmap(z=weights, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=float(weights.max()),
+    columns = labels[1:] if hide_first else labels
+    weights = weights[:, 1:] if hide_first else weights
+    fig = go.Figure(go.Heatmap(z=weights, x=columns, y=labels, colorscale="Blues", zmin=0, zmax=float(weights.max()),
                                hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
     fig.update_layout(height=max(300, 22 * len(tokens) + 120), yaxis_autorange="reversed", margin=dict(l=10, r=10, t=10, b=10))
     return fig
