@@ -14,6 +14,7 @@ navigation = st.navigation(
             st.Page("pages/sampling.py", title="Sampling visualizer", icon=":material/casino:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:"),
         ],
+        "Adapt & align": [st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:")],
     }
 )
 

@@ -52,7 +52,7 @@ def build_tiny_tokenizer():
     return fast
 
 
-def build_tiny_model(vocab_size: int, seed: int = 0):
+def build_tiny_model(vocab_size: int, seed: int = 0, context: int = 128):
     """A 2-layer Llama with random weights: real architecture, microscopic size."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -65,7 +65,7 @@ def build_tiny_model(vocab_size: int, seed: int = 0):
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=128,
+        max_position_embeddings=context,
         bos_token_id=0,
         eos_token_id=2,
         pad_token_id=0,
@@ -81,6 +81,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     tokenizer = build_tiny_tokenizer()
     model = build_tiny_model(len(tokenizer))
     model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_wide_dir(tmp_path_factory) -> Path:
+    """The same tiny model with a 2,048-token context window: room for few-shot prompts of real datasets."""
+    folder = tmp_path_factory.mktemp("tiny-wide-model")
+    tokenizer = build_tiny_tokenizer()
+    build_tiny_model(len(tokenizer), context=2048).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -121,3 +121,25 @@ def attention_heatmap(weights: "np.ndarray", tokens: Sequence[str], hide_first: 
                                hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
     fig.update_layout(height=max(300, 22 * len(tokens) + 120), yaxis_autorange="reversed", margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+def shots_chart(summary: "pd.DataFrame", metric: str) -> go.Figure:
+    """Score against the number of shots, a line per model; prompt tokens as bars on a second axis."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for model, rows in summary.groupby("model"):
+        fig.add_bar(x=rows["k"], y=rows["prompt_tokens"], name=f"{model}: prompt tokens", opacity=0.25, secondary_y=True)
+        fig.add_scatter(x=rows["k"], y=rows["score"], name=f"{model}: {metric}", mode="lines+markers", secondary_y=False)
+    fig.update_yaxes(title_text=metric, range=[0, 1.05], secondary_y=False)
+    fig.update_yaxes(title_text="prompt tokens", secondary_y=True, showgrid=False)
+    fig.update_xaxes(title_text="examples in the prompt (k)", dtick=1)
+    fig.update_layout(height=400, barmode="group", legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def label_probabilities_chart(probabilities: dict[str, float]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(probabilities.values()), y=list(probabilities.keys()), orientation="h",
+                           text=[f"{p:.1%}" for p in probabilities.values()], textposition="auto"))
+    fig.update_layout(height=60 + 40 * len(probabilities), xaxis_range=[0, 1], margin=dict(l=10, r=10, t=10, b=10))
+    return fig

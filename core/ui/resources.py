@@ -50,3 +50,18 @@ def prompt_attention(name: str, precision: str, ids: tuple[int, ...]) -> "np.nda
     from core.sampling.attention import attention_weights
 
     return attention_weights(shared_eager_model(name, precision), list(ids))
+
+
+@st.cache_resource(show_spinner="Loading the embedding model (all-MiniLM-L6-v2)...")
+def shared_embedder():
+    from core.embeddings import load_embedder
+
+    return load_embedder()
+
+
+@st.cache_data(show_spinner="Embedding...", max_entries=32)
+def text_embeddings(texts: tuple[str, ...]) -> "np.ndarray":
+    """Unit-length MiniLM embeddings of texts, cached by content."""
+    from core.embeddings import embed
+
+    return embed(shared_embedder(), texts)

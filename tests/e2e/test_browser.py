@@ -182,3 +182,22 @@ def test_sampling_visualizer_steps_and_branches(app_url, browser):
     page.wait_for_timeout(500)
     screenshot(page, "sampling-next-token")
     page.close()
+
+
+def test_prompt_shots_runs_a_small_sweep(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(app_url + "/shots")
+    wait_for_app(page)
+    screenshot(page, "shots-prompt")
+    page.get_by_role("tab", name="Experiment: accuracy against k").click()
+    test_examples = page.get_by_role("spinbutton", name="Test examples")
+    test_examples.fill("3")
+    test_examples.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run 15 prompts").click()
+    page.get_by_text("Download results (CSV)").wait_for(timeout=180_000)
+    wait_for_app(page)
+    assert_no_exception(page, "prompt shots sweep")
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
+    screenshot(page, "shots-sweep")
+    page.close()

@@ -1,0 +1,58 @@
+"""core.data: the bundled datasets and clear errors for bad uploads."""
+
+import pytest
+
+from core.data import DataError, build_task, load_bundled, read_records
+
+
+def test_bundled_sentiment_is_balanced_with_pool_and_test():
+    task = load_bundled("sentiment")
+    assert task.kind == "classification" and task.labels == ("negative", "positive")
+    assert len(task.examples) >= 300 and len(task.split("pool")) == 120 and len(task.split("test")) == 200
+    assert sum(e.target == "positive" for e in task.split("test")) == 100
+
+
+def test_bundled_dialogsum_has_summaries():
+    task = load_bundled("dialogsum")
+    assert task.kind == "generation" and len(task.examples) >= 150
+    assert all(3 <= e.input.count("\n") + 1 <= 10 for e in task.examples)
+
+
+def test_csv_upload_with_a_column_mapping_gets_splits():
+    data = "review,stars\n" + "\n".join(f"text {i},{'good' if i % 2 else 'bad'}" for i in range(10))
+    task = build_task(read_records(data.encode(), "mine.csv"), "mine", "classification", "review", "stars")
+    assert task.labels == ("bad", "good") and task.split("pool") and task.split("test")
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"", "empty.csv", "empty"),
+        (b"   \n  ", "blank.jsonl", "empty"),
+        ("text,label\ncafé,positive\n".encode("latin-1"), "latin.csv", "not UTF-8"),
+        (b'{"text": "a", "label": "x"}\n{not json}\n', "bad.jsonl", "line 2: not valid JSON"),
+        (b'["a list"]\n', "list.jsonl", "line 1: expected a JSON object"),
+        (b"text,label\n", "header.txt", "use a .csv or .jsonl"),
+    ],
+)
+def test_unreadable_uploads_say_why(content, filename, message):
+    with pytest.raises(DataError, match=message):
+        read_records(content, filename)
+
+
+def test_wrong_columns_are_named():
+    records = read_records(b"body,label\nhello,positive\nbye,negative\n", "x.csv")
+    with pytest.raises(DataError, match="no column 'text'; its columns are: body, label"):
+        build_task(records, "x.csv", "classification", "text", "label")
+
+
+def test_one_label_only_is_refused():
+    records = read_records(b"text,label\na,positive\nb,positive\nc,positive\n", "x.csv")
+    with pytest.raises(DataError, match="every row has the label 'positive'"):
+        build_task(records, "x.csv", "classification", "text", "label")
+
+
+def test_an_empty_cell_is_reported_by_line():
+    records = read_records(b"text,label\na,positive\n,negative\n", "x.csv")
+    with pytest.raises(DataError, match="line 3: column 'text' is empty"):
+        build_task(records, "x.csv", "classification", "text", "label")
