@@ -227,11 +227,12 @@ def score_labels(loaded: "LoadedModel", prompt_ids: list[int], labels: Sequence[
     model = loaded.model
     device = next(model.parameters()).device
     continuations = label_ids(loaded, labels, chat)
+    longest = max(len(ids) for ids in continuations)
     with torch.inference_mode():
-        out = model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True, logits_to_keep=1)
+        # One pass over the prompt. Labels of one token need nothing more: their first token is all there is.
+        out = model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=longest > 1, logits_to_keep=1)
         first = out.logits[0, -1].float().log_softmax(-1)
         totals = [float(first[ids[0]]) for ids in continuations]
-        longest = max(len(ids) for ids in continuations)
         if longest > 1:  # labels of several tokens: one batched pass over their remaining tokens, from the shared cache
             cache = out.cache
             cache.batch_repeat_interleave(len(labels))
@@ -252,7 +253,7 @@ def score_labels_naive(loaded: "LoadedModel", prompt_ids: list[int], labels: Seq
     with torch.inference_mode():
         for ids in label_ids(loaded, labels, chat):
             full = torch.tensor([prompt_ids + ids], device=device)
-            logprobs = loaded.model(input_ids=full, logits_to_keep=len(ids) + 1).logits[0, :-1].float().log_softmax(-1)
+            logprobs = loaded.model(input_ids=full, use_cache=False, logits_to_keep=len(ids) + 1).logits[0, :-1].float().log_softmax(-1)
             totals.append(sum(float(logprobs[i, token]) for i, token in enumerate(ids)))
     return _label_scores(labels, totals)
 
