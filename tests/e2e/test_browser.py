@@ -93,6 +93,14 @@ def wait_for_app(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_timeout(300)
 
 
+def open_page(browser, url: str, height: int = 1100):
+    """A new browser tab on ``url``, once the app has finished its first run there."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url)
+    wait_for_app(page)
+    return page
+
+
 def assert_no_exception(page, where: str) -> None:
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, f"exception on {where}: {errors.first.inner_text()}"
@@ -107,9 +115,7 @@ def screenshot(page, name: str) -> None:
 
 def test_a_deep_link_opens_inside_the_frame(app_url, browser):
     # Runs first, on a fresh server: a bookmarked page URL must still get the navigation and the model picker.
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url + "/generate")
-    wait_for_app(page)
+    page = open_page(browser, app_url + "/generate", 1000)
     assert_no_exception(page, "generate (deep link)")
     assert page.locator('[data-testid="stSidebarNav"] a', has_text="Home").count() == 1
     assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() >= 1
@@ -117,9 +123,7 @@ def test_a_deep_link_opens_inside_the_frame(app_url, browser):
 
 
 def test_every_page_in_the_navigation_renders(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    wait_for_app(page)
+    page = open_page(browser, app_url, 1000)
     assert_no_exception(page, "home")
     screenshot(page, "home")
     links = page.locator('[data-testid="stSidebarNav"] a')
@@ -134,9 +138,7 @@ def test_every_page_in_the_navigation_renders(app_url, browser):
 
 
 def test_generate_streams_text_and_the_model_choice_persists(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url + "/generate")
-    wait_for_app(page)
+    page = open_page(browser, app_url + "/generate", 1000)
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("tokens/s").wait_for(timeout=120_000)
     wait_for_app(page)
@@ -156,9 +158,7 @@ def test_generate_streams_text_and_the_model_choice_persists(app_url, browser):
 
 
 def test_sampling_visualizer_steps_and_branches(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(app_url + "/sampling")
-    wait_for_app(page)
+    page = open_page(browser, app_url + "/sampling", 1100)
     page.get_by_role("tab", name="Step by step").click()
     for _ in range(3):
         page.get_by_role("button", name="Sample one token").click()
@@ -185,9 +185,7 @@ def test_sampling_visualizer_steps_and_branches(app_url, browser):
 
 
 def test_prompt_shots_runs_a_small_sweep(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(app_url + "/shots")
-    wait_for_app(page)
+    page = open_page(browser, app_url + "/shots", 1100)
     screenshot(page, "shots-prompt")
     page.get_by_role("tab", name="Experiment: accuracy against k").click()
     test_examples = page.get_by_role("spinbutton", name="Test examples")

@@ -1,21 +1,12 @@
 """AppTest: the Generate page, on a tiny local model and on the bundled default."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-
-def generate_page(model_name: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "generate.py"), default_timeout=60)
-    if model_name:
-        at.session_state["model.choice"] = "other"
-        at.session_state["model.custom"] = model_name
-    return at
+from tests.pages.helpers import page_test
 
 
 def test_generate_streams_text_with_a_tiny_model(tiny_model_dir):
-    at = generate_page(str(tiny_model_dir)).run()
+    at = page_test("generate", str(tiny_model_dir)).run()
     at.slider(key="generate.max_new_tokens").set_value(10)
     at.button[0].click().run()
     assert not at.exception and not at.error
@@ -23,13 +14,13 @@ def test_generate_streams_text_with_a_tiny_model(tiny_model_dir):
 
 
 def test_unknown_model_shows_an_error_not_a_traceback():
-    at = generate_page("no-such-model").run()
+    at = page_test("generate", "no-such-model").run()
     assert not at.exception
     assert "Unknown model 'no-such-model'" in at.error[0].value
 
 
 def test_empty_prompt_shows_an_error(tiny_model_dir):
-    at = generate_page(str(tiny_model_dir)).run()
+    at = page_test("generate", str(tiny_model_dir)).run()
     at.text_area(key="generate.prompt").set_value("")
     at.button[0].click().run()
     assert not at.exception
@@ -38,7 +29,7 @@ def test_empty_prompt_shows_an_error(tiny_model_dir):
 
 @pytest.mark.integration
 def test_generate_with_the_bundled_default_model():
-    at = generate_page().run()
+    at = page_test("generate").run()
     at.slider(key="generate.max_new_tokens").set_value(8)
     at.button[0].click().run()
     assert not at.exception and not at.error

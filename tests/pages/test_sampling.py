@@ -3,26 +3,17 @@
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.ui.resources import _shared_model
-from tests.conftest import ROOT
+from tests.pages.helpers import page_test
 
 
-def sampling_page(model_dir=None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "sampling.py"), default_timeout=60)
-    if model_dir:
-        at.session_state["model.choice"] = "other"
-        at.session_state["model.custom"] = str(model_dir)
-    return at
-
-
-def chart_spec(at: AppTest) -> dict:
+def chart_spec(at) -> dict:
     return json.loads(at.get("plotly_chart")[-1].proto.spec)
 
 
 def test_moving_the_temperature_slider_reuses_the_cached_logits(tiny_model_dir):
-    at = sampling_page(tiny_model_dir).run()
+    at = page_test("sampling", tiny_model_dir).run()
     assert not at.exception
     before = chart_spec(at)
     calls = []
@@ -38,7 +29,7 @@ def test_moving_the_temperature_slider_reuses_the_cached_logits(tiny_model_dir):
 
 
 def test_step_and_force_an_alternative(tiny_model_dir):
-    at = sampling_page(tiny_model_dir).run()
+    at = page_test("sampling", tiny_model_dir).run()
     for _ in range(3):
         at.button(key="sampling.step").click().run()
     force = [b for b in at.button if b.key and b.key.startswith("sampling.force.")][1]
@@ -50,7 +41,7 @@ def test_step_and_force_an_alternative(tiny_model_dir):
 
 
 def test_four_strategies_side_by_side(tiny_model_dir):
-    at = sampling_page(tiny_model_dir).run()
+    at = page_test("sampling", tiny_model_dir).run()
     at.slider(key="sampling.max_new_tokens").set_value(8).run()
     at.button(key="sampling.compare").click().run()
     assert not at.exception
@@ -59,21 +50,21 @@ def test_four_strategies_side_by_side(tiny_model_dir):
 
 
 def test_attention_view(tiny_model_dir):
-    at = sampling_page(tiny_model_dir).run()
+    at = page_test("sampling", tiny_model_dir).run()
     at.toggle(key="sampling.attention").set_value(True).run()
     assert not at.exception
     assert at.slider(key="sampling.layer").max == 2
 
 
 def test_empty_prompt_is_a_clear_error(tiny_model_dir):
-    at = sampling_page(tiny_model_dir)
+    at = page_test("sampling", tiny_model_dir)
     at.session_state["sampling.prompt"] = "   "
     at.run()
     assert not at.exception and "empty" in at.error[0].value
 
 
 def test_over_long_prompt_is_cut_only_after_the_user_agrees(tiny_model_dir):
-    at = sampling_page(tiny_model_dir)
+    at = page_test("sampling", tiny_model_dir)
     at.session_state["sampling.prompt"] = "bank " * 200
     at.run()
     assert not at.exception
@@ -85,5 +76,5 @@ def test_over_long_prompt_is_cut_only_after_the_user_agrees(tiny_model_dir):
 
 @pytest.mark.integration
 def test_sampling_page_with_the_bundled_model():
-    at = sampling_page().run()
+    at = page_test("sampling").run()
     assert not at.exception and not at.error

@@ -1,21 +1,12 @@
 """AppTest: the Prompt shots page."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-
-def shots_page(model_dir=None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "shots.py"), default_timeout=120)
-    if model_dir:
-        at.session_state["model.choice"] = "other"
-        at.session_state["model.custom"] = str(model_dir)
-    return at
+from tests.pages.helpers import page_test
 
 
 def test_the_prompt_is_shown_with_its_parts(tiny_wide_dir):
-    at = shots_page(tiny_wide_dir).run()
+    at = page_test("shots", tiny_wide_dir).run()
     assert not at.exception
     assert any("The prompt the model receives" in m.value for m in at.markdown)
     at.button(key="shots.run_one").click().run()
@@ -23,7 +14,7 @@ def test_the_prompt_is_shown_with_its_parts(tiny_wide_dir):
 
 
 def test_a_small_sweep_draws_the_chart(tiny_wide_dir):
-    at = shots_page(tiny_wide_dir).run()
+    at = page_test("shots", tiny_wide_dir).run()
     at.multiselect(key="shots.ks").set_value([0, 2]).run()
     at.number_input(key="shots.n").set_value(2).run()
     at.button(key="shots.sweep").click().run()
@@ -37,7 +28,7 @@ def test_a_small_sweep_draws_the_chart(tiny_wide_dir):
     [(b"", "empty.csv", "empty"), (b"\xff\xfe\x00bad", "bad.csv", "not UTF-8"), (b"text,label\na,pos\nb,pos\n", "one.csv", "needs at least two labels")],
 )
 def test_bad_uploads_give_a_clear_message(tiny_wide_dir, content, name, message):
-    at = shots_page(tiny_wide_dir).run()
+    at = page_test("shots", tiny_wide_dir).run()
     at.radio(key="shots.source").set_value("Upload").run()
     at.file_uploader(key="shots.upload").upload(name, content).run()
     assert not at.exception
