@@ -72,7 +72,7 @@ with next_tab:
     c1, c2, c3 = st.columns(3)
     c1.metric("Entropy, raw", f"{views[0].entropy:.2f} bits")
     c2.metric("Entropy, final", f"{views[-1].entropy:.2f} bits", delta=f"{views[-1].entropy - views[0].entropy:+.2f}", delta_color="off")
-    c3.metric("Tokens left to sample from", f"{int((views[-1].probs > 0).sum()):,}", help=f"of {len(views[0].probs):,} in the vocabulary")
+    c3.metric("Tokens left to sample from", f"{views[-1].kept:,}", help=f"of {loaded.info.vocab_size:,} in the vocabulary")
     st.plotly_chart(charts.next_token_chart(table, shown or ["raw"]), key="sampling.chart")
     st.caption("Red bands: tokens a stage cut. ↺: tokens already in the text (the repetition penalty applies to them).")
     with st.expander("Table"):

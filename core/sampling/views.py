@@ -24,19 +24,20 @@ def next_token_table(views: list[StageView], tokenizer: Any, previous_ids: Any =
     import pandas as pd
     import torch
 
-    raw = views[0].probs
+    raw = views[0].logits
     order = raw.topk(min(top, raw.numel())).indices  # not a full sort: 262k tokens take 30 ms to sort
     seen = set(torch.as_tensor(previous_ids).flatten().tolist()) if previous_ids is not None else set()
     removed_by: dict[int, str] = {}
     for view in views[1:]:
         for token_id in order[view.removed[order]].tolist():  # only the rows shown
             removed_by.setdefault(token_id, view.stage)
+    probabilities = {view.stage: view.probs_of(order).tolist() for view in views}
     rows = []
     for rank, token_id in enumerate(order.tolist(), start=1):
         row: dict[str, Any] = {"rank": rank, "token_id": token_id, "token": visible(token_text(tokenizer, token_id))}
-        for view in views:
-            row[view.stage] = float(view.probs[token_id])
-        row["final"] = float(views[-1].probs[token_id])
+        for stage, values in probabilities.items():
+            row[stage] = values[rank - 1]
+        row["final"] = probabilities[views[-1].stage][rank - 1]
         row["removed_by"] = removed_by.get(token_id, "")
         row["penalised"] = token_id in seen and any(v.stage == "repetition_penalty" for v in views)
         rows.append(row)
