@@ -1,0 +1,311 @@
+"""Long work as child processes: start, follow, cancel, resume, list and delete runs.
+
+A run is a folder ``$LAB_HOME/runs/<id>/`` holding ``config.yaml`` (what to run: a ``target`` "module:function" and
+its settings), ``status.json`` (queued, running, done, failed with the error, cancelled; written atomically),
+``progress.jsonl`` (one JSON object per progress report), ``log.txt`` (the child's output), and whatever the job
+writes (checkpoints, final artefacts). The child is ``python -m core.jobs run DIR``, started with an argument list in
+its own process session, so a run survives a page reload or an app restart and a crash in it never takes the app down.
+
+A job is a function ``job(ctx: RunContext) -> dict | None``: it reads ``ctx.config``, reports with ``ctx.progress(...)``,
+checks ``ctx.should_stop()`` between steps, saves checkpoints under ``ctx.checkpoints`` and, when ``ctx.resume`` is
+True, continues from the last one. What it returns is stored in status.json as ``result``.
+
+Does not hold: what the jobs do (``core.finetune`` and friends) or any UI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from core.paths import ensure_dir, lab_home
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+CANCEL_FLAG = "cancel"
+
+
+class RunError(ValueError):
+    """A run cannot be started, found, resumed or deleted; the message says why."""
+
+
+def runs_dir() -> Path:
+    return lab_home() / "runs"
+
+
+# ---------------------------------------------------------------- files of a run
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file, then rename: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+@dataclass
+class Run:
+    """A run's folder and what its files say (a snapshot: call ``refresh()`` for news)."""
+
+    id: str
+    dir: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "queued")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def refresh(self) -> "Run":
+        self.config = yaml.safe_load((self.dir / "config.yaml").read_text()) or {}
+        self.status = read_json(self.dir / "status.json")
+        launched = read_json(self.dir / "launch.json").get("pid")
+        pid = self.status.get("pid") if self.state == "running" else launched if self.state == "queued" else None
+        if self.state in ("running", "queued") and pid is not None and not _alive(pid):
+            # The child vanished without writing its ending (killed, out of memory, machine restarted)...
+            time.sleep(0.05)
+            self.status = read_json(self.dir / "status.json")  # ...unless it wrote it just now
+            if self.state in ("running", "queued"):
+                if (self.dir / CANCEL_FLAG).exists():  # killed because it did not stop when asked
+                    self.status = {**self.status, "state": "cancelled", "ended": time.time()}
+                else:
+                    self.status = {**self.status, "state": "failed",
+                                   "error": "The run's process ended without reporting its end (killed?); see log.txt."}
+                write_json_atomic(self.dir / "status.json", self.status)
+        return self
+
+    def progress(self) -> list[dict[str, Any]]:
+        """Every progress report so far (a line being written at this moment is skipped)."""
+        path = self.dir / "progress.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        return rows
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.dir / "log.txt"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by the app that started it) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+# ---------------------------------------------------------------- the app's side
+
+
+def start_run(target: str, config: dict[str, Any], name: str | None = None) -> Run:
+    """Create the run folder and start the child. ``target`` is "module:function" of the job."""
+    _resolve(target)  # fail here, in the app, if the job does not exist
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + (name or uuid.uuid4().hex[:6])
+    run_dir = ensure_dir(runs_dir()) / run_id
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        raise RunError(f"A run called {run_id!r} already exists; choose another name.") from None
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"target": target, **config}, sort_keys=False))
+    write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time()})
+    return _launch(Run(run_id, run_dir), resume=False)
+
+
+def _launch(run: Run, resume: bool) -> Run:
+    # Only the child writes "running" (with its pid) and the ending; the app writes "queued" before the start, so
+    # the two never overwrite each other's news.
+    (run.dir / CANCEL_FLAG).unlink(missing_ok=True)
+    status = read_json(run.dir / "status.json")
+    write_json_atomic(run.dir / "status.json", {**status, "state": "queued"})
+    args = [sys.executable, "-m", "core.jobs", "run", str(run.dir)] + (["--resume"] if resume else [])
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    with open(run.dir / "log.txt", "ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=root, env=env)
+    write_json_atomic(run.dir / "launch.json", {"pid": process.pid, "time": time.time()})
+    return run.refresh()
+
+
+def get_run(run_id: str) -> Run:
+    run_dir = runs_dir() / run_id
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"No run called {run_id!r} in {runs_dir()}.")
+    return Run(run_id, run_dir).refresh()
+
+
+def list_runs(target: str | None = None) -> list[Run]:
+    """All runs, newest first (optionally only those of one job)."""
+    if not runs_dir().is_dir():
+        return []
+    runs = []
+    for run_dir in sorted(runs_dir().iterdir(), reverse=True):
+        if (run_dir / "config.yaml").is_file():
+            run = Run(run_dir.name, run_dir).refresh()
+            if target is None or run.config.get("target") == target:
+                runs.append(run)
+    return runs
+
+
+def cancel_run(run_id: str, grace: float = 8.0) -> Run:
+    """Ask the run to stop (it finishes its step and keeps its last checkpoint); kill it after ``grace`` seconds."""
+    run = get_run(run_id)
+    if run.finished:
+        return run
+    (run.dir / CANCEL_FLAG).touch()
+    pid = run.status.get("pid") or read_json(run.dir / "launch.json").get("pid")
+    if _alive(pid):
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            time.sleep(0.2)
+    return run.refresh()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the child leads its own session: this reaches its own children too
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def resume_run(run_id: str) -> Run:
+    """Start a cancelled or failed run again; the job continues from its last checkpoint."""
+    run = get_run(run_id)
+    if not run.finished:
+        raise RunError(f"Run {run_id!r} is still {run.state}.")
+    if run.state == "done":
+        raise RunError(f"Run {run_id!r} is done; start a new run instead.")
+    return _launch(run, resume=True)
+
+
+def delete_run(run_id: str) -> None:
+    run = get_run(run_id)
+    if not run.finished:
+        raise RunError(f"Run {run_id!r} is {run.state}; cancel it before deleting it.")
+    shutil.rmtree(run.dir)
+
+
+def wait_for(run_id: str, timeout: float = 600, poll: float = 0.2) -> Run:
+    """Block until the run finishes (for the CLI and tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = get_run(run_id)
+        if run.finished or time.monotonic() > deadline:
+            return run
+        time.sleep(poll)
+
+
+# ---------------------------------------------------------------- the child's side
+
+
+@dataclass
+class RunContext:
+    """What a job gets: its settings, a way to report, a way to hear that it must stop, and where to save."""
+
+    dir: Path
+    config: dict[str, Any]
+    resume: bool = False
+    _stop_requested: bool = False
+
+    @property
+    def checkpoints(self) -> Path:
+        return ensure_dir(self.dir / "checkpoints")
+
+    def progress(self, **fields: Any) -> None:
+        with open(self.dir / "progress.jsonl", "a") as out:
+            out.write(json.dumps({"time": time.time(), **fields}, default=float) + "\n")
+
+    def should_stop(self) -> bool:
+        return self._stop_requested or (self.dir / CANCEL_FLAG).exists()
+
+
+def _resolve(target: str) -> Callable[[RunContext], Any]:
+    module_name, _, function_name = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise RunError(f"No job {target!r}: {err}") from err
+
+
+def run_child(run_dir: Path, resume: bool = False) -> int:
+    """The child process: run the job and record how it ended. Returns the exit status."""
+    status_path = run_dir / "status.json"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    ctx = RunContext(run_dir, config, resume=resume)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        ctx._stop_requested = True  # finish the current step, save, and return
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    status = {**read_json(status_path), "state": "running", "pid": os.getpid(), "started": time.time()}
+    status.pop("error", None)
+    write_json_atomic(status_path, status)
+    try:
+        result = _resolve(config["target"])(ctx)
+    except Exception as err:  # noqa: BLE001 - any failure of the job becomes its status, with the reason
+        traceback.print_exc()
+        write_json_atomic(status_path, {**status, "state": "failed", "error": f"{type(err).__name__}: {err}", "ended": time.time()})
+        return 1
+    state = "cancelled" if ctx.should_stop() else "done"
+    write_json_atomic(status_path, {**status, "state": state, "result": result, "ended": time.time()})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m core.jobs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the job of a run folder (what the app starts in a child process)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
+    return run_child(args.dir, resume=args.resume)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""core.jobs: runs as child processes that report, fail cleanly, cancel, resume and survive the app."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core import jobs
+from core.jobs import RunError
+
+COUNT = "tests.job_fixtures:count"
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_run_reports_progress_and_its_result():
+    run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 5}).id, timeout=60)
+    assert run.state == "done" and run.status["result"] == {"step": 5, "total": 15}
+    assert [p["step"] for p in run.progress()] == [1, 2, 3, 4, 5]
+    assert (run.dir / "config.yaml").read_text().startswith("target: tests.job_fixtures:count")
+
+
+def test_a_failing_run_ends_failed_with_the_reason():
+    run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 5, "fail_at": 3}).id, timeout=60)
+    assert run.state == "failed" and "ValueError: step 3 went wrong on purpose" in run.status["error"]
+    assert "Traceback" in run.log_tail()
+
+
+def test_cancel_stops_within_seconds_and_resume_finishes_the_same_sum():
+    run = jobs.start_run(COUNT, {"steps": 200, "sleep": 0.05})
+    wait_until(lambda: len(run.progress()) >= 3)
+    started = time.monotonic()
+    run = jobs.cancel_run(run.id)
+    assert run.state == "cancelled" and time.monotonic() - started < 10
+    stopped_at = run.progress()[-1]["step"]
+    assert stopped_at < 200
+    resumed = jobs.wait_for(jobs.resume_run(run.id).id, timeout=60)
+    assert resumed.state == "done"
+    assert resumed.status["result"] == {"step": 200, "total": sum(range(1, 201))}  # as if never interrupted
+    assert [p["step"] for p in resumed.progress()] == list(range(1, 201))
+
+
+def test_a_job_that_ignores_cancel_is_killed():
+    run = jobs.start_run("tests.job_fixtures:stubborn", {})
+    wait_until(lambda: jobs.get_run(run.id).state == "running")
+    run = jobs.cancel_run(run.id, grace=1.0)
+    assert run.state == "cancelled"
+    assert not jobs._alive(run.status["pid"])
+
+
+def test_a_killed_child_is_reported_as_failed():
+    run = jobs.start_run(COUNT, {"steps": 1000, "sleep": 0.05})
+    wait_until(lambda: jobs.get_run(run.id).state == "running")
+    os.killpg(jobs.get_run(run.id).status["pid"], signal.SIGKILL)
+    wait_until(lambda: jobs.get_run(run.id).state == "failed")
+    assert "ended without reporting" in jobs.get_run(run.id).status["error"]
+
+
+def test_runs_outlive_the_process_that_started_them(lab_home):
+    # Another process (an app restart) finds the run and its news from the files alone.
+    run = jobs.start_run(COUNT, {"steps": 3})
+    code = (
+        "from core import jobs; r = jobs.wait_for(%r, timeout=60); "
+        "assert r.state == 'done' and r.status['result']['total'] == 6, r.status" % run.id
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "LAB_HOME": str(lab_home)})
+
+
+def test_list_and_delete_runs():
+    first = jobs.wait_for(jobs.start_run(COUNT, {"steps": 1}, name="first").id)
+    running = jobs.start_run(COUNT, {"steps": 500, "sleep": 0.05}, name="second")
+    assert [r.id for r in jobs.list_runs(COUNT)] == [running.id, first.id]
+    with pytest.raises(RunError, match="cancel it before deleting"):
+        jobs.delete_run(running.id)
+    jobs.cancel_run(running.id)
+    jobs.delete_run(first.id)
+    assert [r.id for r in jobs.list_runs()] == [running.id]
+
+
+def test_unknown_job_and_unknown_run_are_clear_errors():
+    with pytest.raises(RunError, match="No job 'core.nothing:here'"):
+        jobs.start_run("core.nothing:here", {})
+    with pytest.raises(RunError, match="No run called 'nope'"):
+        jobs.get_run("nope")
+
+
+def test_a_done_run_cannot_be_resumed():
+    run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 1}).id)
+    with pytest.raises(RunError, match="is done"):
+        jobs.resume_run(run.id)
