@@ -2,7 +2,7 @@
 
 Commands: ``models`` (the registry, what is installed and cached), ``generate`` (stream a completion to stdout),
 ``next-token`` (the top next tokens with their raw and final probabilities), ``shots`` (accuracy or ROUGE-L as
-few-shot examples are added).
+few-shot examples are added), ``train`` (a fine-tuning config, on the same code path as a run started by the app).
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from core import models
 
@@ -97,6 +98,29 @@ def _cmd_shots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from core.finetune import FinetuneConfig, train_job
+    from core.jobs import RunContext
+
+    try:
+        raw = yaml.safe_load(args.config.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"Cannot read {args.config}: {err}") from err
+    if args.max_steps:
+        raw["max_steps"] = args.max_steps
+    config = FinetuneConfig.from_dict(raw)
+    if args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
+        raise ValueError(f"{args.output_dir} exists and is not empty; choose another --output-dir or pass --resume.")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(args.output_dir, config.to_dict(), resume=args.resume)
+    ctx.progress = lambda **fields: print(json.dumps(fields, default=float), flush=True)  # type: ignore[method-assign]
+    result = train_job(ctx)
+    print(json.dumps({"result": result}, default=str))
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -150,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=models.PRECISIONS, default="auto")
     p.add_argument("--json", action="store_true", help="print JSON (summary and every example)")
     p.set_defaults(func=_cmd_shots)
+
+    p = sub.add_parser("train", help="fine-tune from a YAML config (see assets/configs/)")
+    p.add_argument("config", type=Path)
+    p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
+    p.add_argument("--output-dir", type=Path, default=Path(".lab/train-cli"), help="checkpoints and the final model")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

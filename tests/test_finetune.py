@@ -1,0 +1,129 @@
+"""core.finetune on a tiny model: each method trains what it should, resume is exact, cancel keeps a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from core import jobs
+from core.finetune import JOB, FinetuneConfig, _run_callback, build_trainer, count_parameters, load_pairs
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"Summarize: the bank is open at {h}.", "completion": f" Open at {h}."} for h in range(1, 13)]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def config_for(model_dir, pairs_file, **overrides) -> FinetuneConfig:
+    base = dict(base_model=str(model_dir), dataset=str(pairs_file), max_steps=3, batch_size=2, max_length=64,
+                eval_fraction=0.2, eval_steps=2, save_steps=3, learning_rate=1e-2, lora_r=4, virtual_tokens=4,
+                prompt_init_text="Summarize")
+    return FinetuneConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "prompt_tuning"])
+def test_each_method_trains_only_its_parameters(method, tiny_wide_dir, pairs_file, tmp_path):
+    trainer, _ = build_trainer(config_for(tiny_wide_dir, pairs_file, method=method), tmp_path / "out")
+    model = trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable, total = count_parameters(model)
+    assert 0 < trainable <= total and (trainable == total) == (method == "full")
+    trainer.train()
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert not torch.equal(param, before[name]), f"{name} did not change"
+        else:
+            assert torch.equal(param, before[name]), f"frozen {name} changed"
+
+
+class CancelAt(TrainerCallback):
+    """Presses "cancel" (the run's flag file) right after a given step."""
+
+    def __init__(self, step: int, ctx: jobs.RunContext):
+        self.step, self.ctx = step, ctx
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            (self.ctx.dir / jobs.CANCEL_FLAG).touch()
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tiny_wide_dir, pairs_file, tmp_path):
+    config = config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=6, save_steps=3)
+    straight, _ = build_trainer(config, tmp_path / "straight")
+    straight.train()
+    ctx = jobs.RunContext(tmp_path, {})
+    interrupted, _ = build_trainer(config, tmp_path / "resumed", [CancelAt(3, ctx), _run_callback(ctx)])
+    interrupted.train()  # cancelled after step 3: the job's callback saves checkpoint-3 and stops
+    assert interrupted.state.global_step == 3
+    resumed, _ = build_trainer(config, tmp_path / "resumed")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-3"))
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_a_nan_loss_stops_the_run_with_the_reason(tmp_path):
+    callback = _run_callback(jobs.RunContext(tmp_path, {}))
+    state = type("State", (), {"global_step": 7, "max_steps": 10})()
+    with pytest.raises(FloatingPointError, match="loss became nan at step 7"):
+        callback.on_log(None, state, None, logs={"loss": math.nan})
+
+
+def test_the_job_trains_cancels_with_a_checkpoint_and_resumes(tiny_wide_dir, pairs_file):
+    config = config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=400, save_steps=50, eval_steps=100)
+    run = jobs.start_run(JOB, config.to_dict())
+    deadline = __import__("time").monotonic() + 120
+    while not any("loss" in p for p in jobs.get_run(run.id).progress()):
+        assert __import__("time").monotonic() < deadline and not jobs.get_run(run.id).finished, jobs.get_run(run.id).log_tail()
+        __import__("time").sleep(0.2)
+    run = jobs.cancel_run(run.id)
+    assert run.state == "cancelled", run.log_tail()
+    assert list((run.dir / "checkpoints").glob("checkpoint-*")), "cancel keeps a checkpoint"
+    run = jobs.wait_for(jobs.resume_run(run.id).id, timeout=300)
+    assert run.state == "done", run.log_tail()
+    assert run.status["result"]["steps"] == 400
+    assert (run.dir / "model" / "adapter_model.safetensors").is_file()
+
+
+def test_bad_configs_and_data_are_refused(tiny_wide_dir, pairs_file, tmp_path):
+    with pytest.raises(ValueError, match="Unknown method 'qlora'"):
+        FinetuneConfig(method="qlora")
+    with pytest.raises(ValueError, match="learning_rate must be in"):
+        FinetuneConfig(learning_rate=2.0)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "c"}\n')
+    with pytest.raises(ValueError, match="line 2: column 'completion' is missing"):
+        load_pairs(str(bad))
+    with pytest.raises(ValueError, match="more than max_length=8"):
+        build_trainer(config_for(tiny_wide_dir, pairs_file, max_length=8), tmp_path / "out")
+
+
+def test_cli_train_runs_a_config_and_refuses_a_used_output_dir(tiny_wide_dir, pairs_file, tmp_path, capsys):
+    import yaml
+
+    from core.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_for(tiny_wide_dir, pairs_file, method="lora").to_dict()))
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--max-steps", "2", "--output-dir", str(out)]) == 0
+    assert (out / "model" / "adapter_config.json").is_file()
+    assert '"steps": 2' in capsys.readouterr().out
+    assert main(["train", str(config), "--output-dir", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["lora-dialogsum", "full-dialogsum", "prompt-tuning-dialogsum"])
+def test_shipped_configs_are_valid(name):
+    import yaml
+
+    from tests.conftest import ROOT
+
+    config = FinetuneConfig.from_dict(yaml.safe_load((ROOT / "assets" / "configs" / f"{name}.yaml").read_text()))
+    assert config.dataset == "dialogsum"
