@@ -14,7 +14,10 @@ navigation = st.navigation(
             st.Page("pages/sampling.py", title="Sampling visualizer", icon=":material/casino:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:"),
         ],
-        "Adapt & align": [st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:")],
+        "Adapt & align": [
+            st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:"),
+            st.Page("pages/finetune.py", title="Fine-tune runner", icon=":material/model_training:"),
+        ],
     }
 )
 

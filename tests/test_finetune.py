@@ -127,3 +127,15 @@ def test_shipped_configs_are_valid(name):
 
     config = FinetuneConfig.from_dict(yaml.safe_load((ROOT / "assets" / "configs" / f"{name}.yaml").read_text()))
     assert config.dataset == "dialogsum"
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "prompt_tuning"])
+def test_the_estimate_counts_the_parameters_peft_will_train(method, tiny_wide_dir, pairs_file, tmp_path):
+    from core.finetune import estimate
+    from core.models import load_model
+
+    config = config_for(tiny_wide_dir, pairs_file, method=method)
+    expected, _ = count_parameters(build_trainer(config, tmp_path / "out")[0].model)
+    guess = estimate(load_model(str(tiny_wide_dir)).model, config)
+    assert guess.trainable == expected
+    assert guess.optimizer_bytes == 2 * guess.gradients_bytes == 8 * expected

@@ -143,3 +143,31 @@ def label_probabilities_chart(probabilities: dict[str, float]) -> go.Figure:
                            text=[f"{p:.1%}" for p in probabilities.values()], textposition="auto"))
     fig.update_layout(height=60 + 40 * len(probabilities), xaxis_range=[0, 1], margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+def loss_chart(curves: dict[str, list[dict]]) -> go.Figure:
+    """Train loss (lines) and eval loss (dashed, markers) against the step, one colour per run."""
+    import plotly.colors
+
+    fig = go.Figure()
+    palette = plotly.colors.qualitative.Plotly
+    for i, (run, rows) in enumerate(curves.items()):
+        color = palette[i % len(palette)]
+        train = [r for r in rows if "loss" in r]
+        evals = [r for r in rows if "eval_loss" in r]
+        fig.add_scatter(x=[r["step"] for r in train], y=[r["loss"] for r in train], name=f"{run} train", line_color=color)
+        fig.add_scatter(x=[r["step"] for r in evals], y=[r["eval_loss"] for r in evals], name=f"{run} eval",
+                        mode="lines+markers", line=dict(color=color, dash="dash"))
+    fig.update_layout(height=360, xaxis_title="step", yaxis_title="loss", legend=dict(orientation="h", y=-0.25),
+                      margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def memory_chart(parts: dict[str, int]) -> go.Figure:
+    """One stacked bar of the memory a run needs, by part (weights, gradients, optimizer, activations)."""
+    fig = go.Figure()
+    for name, size in parts.items():
+        fig.add_bar(y=["memory"], x=[size / 2**20], name=f"{name}: {size / 2**20:,.0f} MiB", orientation="h")
+    fig.update_layout(barmode="stack", height=120, xaxis_title="MiB", yaxis_visible=False,
+                      legend=dict(orientation="h", y=-0.9), margin=dict(l=10, r=10, t=10, b=10))
+    return fig

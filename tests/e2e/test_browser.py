@@ -199,3 +199,20 @@ def test_prompt_shots_runs_a_small_sweep(app_url, browser):
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
     screenshot(page, "shots-sweep")
     page.close()
+
+
+def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url, browser):
+    page = open_page(browser, app_url + "/finetune", 1300)
+    steps = page.get_by_role("spinbutton", name="Steps")
+    steps.fill("500")
+    steps.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    # The fragment re-reads the run every 2 s: the loss chart appears once the child has logged a step.
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for(timeout=180_000)
+    assert_no_exception(page, "fine-tune run")
+    screenshot(page, "finetune-running")
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Cancelled: step").wait_for(timeout=60_000)
+    assert_no_exception(page, "fine-tune cancelled")
+    page.close()

@@ -1,0 +1,92 @@
+"""Widgets of the Fine-tune runner page: the method panels, the dataset choice, and the live view of a run."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+from core import jobs
+from core.data import BUNDLED, DataError
+from core.finetune import JOB, FinetuneConfig, load_pairs
+from core.paths import ensure_dir, lab_home
+from core.ui import charts
+from core.ui.widgets import help_for
+
+METHOD_TITLES = {"full": "Full fine-tuning", "lora": "LoRA", "prompt_tuning": "Prompt tuning"}
+DEFAULT_LR = {"full": 1e-5, "lora": 2e-4, "prompt_tuning": 3e-2}
+
+
+def method_settings(method: str) -> dict[str, Any]:
+    """The panel of the chosen method; returns its config fields."""
+    h = lambda name: help_for(FinetuneConfig, name)  # noqa: E731
+    with st.container(border=True):
+        if method == "lora":
+            c1, c2, c3 = st.columns(3)
+            targets = st.multiselect("Target modules", ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                                     default=["q_proj", "v_proj"], key="finetune.lora_targets", help=h("lora_targets"))
+            return {"lora_r": c1.select_slider("Rank r", [1, 2, 4, 8, 16, 32, 64], 8, key="finetune.lora_r", help=h("lora_r")),
+                    "lora_alpha": c2.select_slider("Alpha", [1, 2, 4, 8, 16, 32, 64, 128], 16, key="finetune.lora_alpha", help=h("lora_alpha")),
+                    "lora_dropout": c3.slider("Dropout", 0.0, 0.5, 0.05, 0.05, key="finetune.lora_dropout", help=h("lora_dropout")),
+                    "lora_targets": tuple(targets) or ("q_proj",)}
+        if method == "prompt_tuning":
+            c1, c2 = st.columns([1, 2])
+            return {"virtual_tokens": c1.slider("Virtual tokens", 1, 64, 16, key="finetune.virtual_tokens", help=h("virtual_tokens")),
+                    "prompt_init_text": c2.text_input("Start from the embeddings of", "Summarize the dialogue:", key="finetune.init_text",
+                                                      help=h("prompt_init_text"))}
+        st.caption("Every weight of the model trains: the most memory, the most capacity, the most forgetting.")
+        return {}
+
+
+def pick_dataset() -> str:
+    """A bundled dataset name, or the path of an uploaded {prompt, completion} file saved under LAB_HOME."""
+    source = st.radio("Training data", ["Bundled", "Upload"], horizontal=True, key="finetune.source")
+    if source == "Bundled":
+        return st.selectbox("Dataset", [n for n, d in BUNDLED.items() if d.kind == "generation"], key="finetune.dataset",
+                            format_func=lambda n: f"{n}: {BUNDLED[n].description}")
+    upload = st.file_uploader("JSONL or CSV with prompt and completion columns", type=["jsonl", "csv"], key="finetune.upload")
+    if upload is None:
+        st.info("Upload a file of {prompt, completion} rows, or pick a bundled dataset.")
+        st.stop()
+    digest = hashlib.sha256(upload.getvalue()).hexdigest()[:12]
+    path = ensure_dir(lab_home() / "uploads") / f"{digest}-{upload.name}"
+    path.write_bytes(upload.getvalue())
+    try:
+        pairs = load_pairs(str(path))
+    except DataError as err:
+        st.error(str(err))
+        st.stop()
+    st.caption(f"{len(pairs)} pairs")
+    return str(path)
+
+
+@st.fragment(run_every=2)
+def run_monitor(run_id: str) -> None:
+    """The selected run, re-read every 2 s: state, progress with ETA, loss curves, cancel and resume."""
+    try:
+        run = jobs.get_run(run_id)
+    except jobs.RunError as err:
+        st.error(str(err))
+        return
+    rows = run.progress()
+    steps = [r for r in rows if "step" in r]
+    last = steps[-1] if steps else {}
+    max_steps = run.config.get("max_steps", 1)
+    eta = last.get("eta_s")
+    label = {"queued": "Starting...", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    st.progress(min(last.get("step", 0) / max_steps, 1.0),
+                text=f"{label}: step {last.get('step', 0)} of {max_steps}" + (f", about {eta:.0f} s left" if eta and not run.finished else ""))
+    if run.state == "failed":
+        st.error(run.status.get("error", "failed"))
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Cancel", key=f"finetune.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
+        jobs.cancel_run(run_id)
+        st.rerun(scope="fragment")
+    if c2.button("Resume", key=f"finetune.resume.{run_id}", disabled=run.state not in ("cancelled", "failed"), icon=":material/play_arrow:"):
+        jobs.resume_run(run_id)
+        st.rerun(scope="fragment")
+    if any("loss" in r or "eval_loss" in r for r in steps):
+        st.plotly_chart(charts.loss_chart({run_id: steps}), key=f"finetune.loss.{run_id}")
+    with st.expander("Log"):
+        st.code(run.log_tail(30) or " ", language=None)
