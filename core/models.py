@@ -1,7 +1,7 @@
 """The model registry and model loading.
 
-Holds: the bundled models (shipped as Python packages, no network), name resolution (bundled name, local folder or
-hub id), the converted-weights cache (GGUF -> safetensors under ``$LAB_HOME/models/``), device and dtype choice, and
+Holds: the bundled models (shipped as Python packages, no network), name resolution (bundled name, fine-tuned run
+"run:<id>", local folder or hub id), the converted-weights cache (GGUF -> safetensors under ``$LAB_HOME/models/``), device and dtype choice, and
 ``load_model``, which returns a fresh model + tokenizer + facts about them.
 
 Does not hold: generation (``core.sampling``), caching a model across Streamlit sessions (``core.ui.resources``),
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 from urllib.parse import urlparse
 
-from core.paths import ensure_dir, models_dir
+from core.paths import ensure_dir, lab_home, models_dir
 
 if TYPE_CHECKING:
     import torch
@@ -75,6 +75,7 @@ BUNDLED: dict[str, BundledModel] = {
     )
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
+RUN_PREFIX = "run:"  # a fine-tuned run of the Fine-tune runner: "run:<run id>"
 
 # A hub id is "owner/name" with the characters the Hub allows.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -89,8 +90,8 @@ class ModelSpec:
     """Where a model name points: a bundled model, a local folder or a Hugging Face Hub id."""
 
     name: str
-    source: Literal["bundled", "local", "hub"]
-    location: str  # bundled name, absolute folder path, or hub id
+    source: Literal["bundled", "run", "local", "hub"]
+    location: str  # bundled name, run folder, absolute folder path, or hub id
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,11 @@ def resolve(name: str) -> ModelSpec:
     name = (name or "").strip()
     if name in BUNDLED:
         return ModelSpec(name, "bundled", name)
+    if name.startswith(RUN_PREFIX):
+        folder = lab_home() / "runs" / name.removeprefix(RUN_PREFIX)
+        if not (folder / "model").is_dir():
+            raise ModelError(f"{name!r} has no trained model (is the run finished?).")
+        return ModelSpec(name, "run", str(folder))
     path = Path(name).expanduser()
     if name and path.is_dir():
         if not (path / "config.json").is_file():
@@ -339,6 +345,8 @@ def load_model(
     """
     spec = resolve(name)
     on_progress = on_progress or (lambda message: None)
+    if spec.source == "run":
+        return _load_run(spec, precision, on_progress)
     if spec.source == "bundled":
         folder = str(convert_bundled(spec.name, on_progress))
     elif spec.source == "local":
@@ -351,6 +359,39 @@ def load_model(
     on_progress(f"Loading {name} ({str(dtype).removeprefix('torch.')}, {device})")
     model, tokenizer = _load_folder(folder, dtype, device, name, attn_implementation)
     return LoadedModel(model=model, tokenizer=tokenizer, info=_describe(spec, model, tokenizer))
+
+
+def finetuned_runs() -> list[str]:
+    """Model names ("run:<id>") of the fine-tuned runs that finished with a model, newest first."""
+    runs = lab_home() / "runs"
+    if not runs.is_dir():
+        return []
+    return [RUN_PREFIX + d.name for d in sorted(runs.iterdir(), reverse=True) if (d / "model" / "config.json").is_file()
+            or (d / "model" / "adapter_config.json").is_file()]
+
+
+def _load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> LoadedModel:
+    """A fine-tuned run on a fresh copy of its base model (never the shared one). A LoRA adapter is merged into that
+    copy, so every code path sees a plain model; prompt tuning stays a PEFT model (its virtual tokens go first)."""
+    import yaml
+
+    folder = Path(spec.location)
+    config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    model_dir = folder / "model"
+    if config.get("method") == "full":
+        device = pick_device()
+        model, tokenizer = _load_folder(str(model_dir), pick_dtype(device, precision), device, spec.name)
+    else:
+        from peft import PeftModel
+
+        base = load_model(config["base_model"], precision=precision, on_progress=on_progress)
+        on_progress(f"Applying the adapter of {spec.name}")
+        with _loading_lock:
+            model = PeftModel.from_pretrained(base.model, str(model_dir))
+        model = model.merge_and_unload() if config.get("method") == "lora" else model
+        tokenizer = base.tokenizer
+    info = _describe(spec, model, tokenizer)
+    return LoadedModel(model=model.eval(), tokenizer=tokenizer, info=info)
 
 
 def _load_folder(folder: str, dtype: "torch.dtype", device: str, name: str, attn_implementation: str | None = None) -> tuple[Any, Any]:

@@ -7,7 +7,7 @@ from core import jobs
 from core.finetune import JOB, METHODS, FinetuneConfig, estimate
 from core.models import BUNDLED
 from core.ui import charts
-from core.ui.finetune import DEFAULT_LR, METHOD_TITLES, method_settings, pick_dataset, run_monitor
+from core.ui.finetune import DEFAULT_LR, METHOD_TITLES, comparison_panel, method_settings, pick_dataset, run_monitor
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
 from core.ui.state import current_model_name, current_precision
@@ -73,6 +73,8 @@ ids = [r.id for r in runs]
 selected = st.selectbox("Run", ids, index=ids.index(st.session_state["finetune.selected"]) if st.session_state.get("finetune.selected") in ids else 0,
                         key="finetune.run")
 run_monitor(selected)
+if jobs.get_run(selected).state == "done":
+    comparison_panel(jobs.get_run(selected), current_precision())
 with st.expander("Compare runs"):
     overlay = st.multiselect("Overlay the loss curves of", ids, default=ids[:2], key="finetune.overlay")
     if overlay:

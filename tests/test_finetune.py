@@ -139,3 +139,36 @@ def test_the_estimate_counts_the_parameters_peft_will_train(method, tiny_wide_di
     guess = estimate(load_model(str(tiny_wide_dir)).model, config)
     assert guess.trainable == expected
     assert guess.optimizer_bytes == 2 * guess.gradients_bytes == 8 * expected
+
+
+@pytest.mark.parametrize("method", ["lora", "prompt_tuning", "full"])
+def test_a_finished_run_loads_as_a_model_and_steps_correctly(method, tiny_wide_dir, pairs_file):
+    from core import models
+    from core.sampling import SamplingSettings, Stepper, encode_prompt, next_token_logits
+
+    config = config_for(tiny_wide_dir, pairs_file, method=method, max_steps=2, learning_rate=0.3)
+    run = jobs.wait_for(jobs.start_run(JOB, config.to_dict()).id, timeout=120)
+    name = models.RUN_PREFIX + run.id
+    assert name in models.finetuned_runs()
+    tuned = models.load_model(name, precision="float32")
+    base = models.load_model(str(tiny_wide_dir), precision="float32")
+    ids = encode_prompt(tuned, "Summarize: the bank")
+    assert not torch.allclose(next_token_logits(tuned, ids), next_token_logits(base, ids)), "training changed nothing"
+    stepper = Stepper(tuned, ids, SamplingSettings(temperature=0))
+    for _ in range(3):
+        stepper.advance()
+        assert torch.allclose(stepper.logits, next_token_logits(tuned, stepper.ids), atol=1e-5)
+
+
+def test_the_report_compares_answers_and_measures_forgetting(tiny_wide_dir, pairs_file):
+    from core import models
+    from core.finetune_report import compare
+
+    run = jobs.wait_for(jobs.start_run(JOB, config_for(tiny_wide_dir, pairs_file, method="full", max_steps=2, learning_rate=0.05).to_dict()).id, 120)
+    base = models.load_model(str(tiny_wide_dir), precision="float32")
+    tuned = models.load_model(models.RUN_PREFIX + run.id, precision="float32")
+    result = compare(base, tuned, n_examples=2, n_texts=3, n_reviews=4)
+    assert len(result.rows) == 2 and all(0 <= r["rougeL_tuned"] <= 1 for r in result.rows)
+    losses = result.forgetting["general-text loss"]
+    assert losses["base"] != losses["tuned"], "full fine-tuning changed the loss on general text"
+    assert set(result.forgetting["sentiment accuracy (0-shot)"]) == {"base", "tuned"}

@@ -121,6 +121,10 @@ class Stepper:
         self._fed = 0  # tokens of self.ids already in the cache
         self._logits: "torch.Tensor | None" = None
         self._answer = ""  # the answer decoded so far, up to the last complete character
+        # A prompt-tuned PEFT model puts its virtual tokens before whatever it is given, so feeding it one new token
+        # on top of a cache would insert them again: such a model recomputes the whole text at each step instead.
+        peft_config = getattr(getattr(loaded.model, "active_peft_config", None), "is_prompt_learning", False)
+        self._cacheable = not peft_config
 
     @property
     def ids(self) -> list[int]:
@@ -134,6 +138,9 @@ class Stepper:
         if self._logits is None:
             ids = self.ids
             check_context(self.loaded, len(ids), 1)
+            if not self._cacheable:
+                self._logits = next_token_logits(self.loaded, ids)
+                return self._logits
             device = next(self.loaded.model.parameters()).device
             with torch.inference_mode():
                 out = self.loaded.model(input_ids=torch.tensor([ids[self._fed:]], device=device), cache=self._cache, use_cache=True)

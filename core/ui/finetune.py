@@ -90,3 +90,38 @@ def run_monitor(run_id: str) -> None:
         st.plotly_chart(charts.loss_chart({run_id: steps}), key=f"finetune.loss.{run_id}")
     with st.expander("Log"):
         st.code(run.log_tail(30) or " ", language=None)
+
+
+def comparison_panel(run: jobs.Run, precision: str) -> None:
+    """For a finished run: base vs fine-tuned answers with ROUGE-L, and the forgetting meter, on demand."""
+    from core.finetune_report import compare
+    from core.models import RUN_PREFIX
+    from core.ui.resources import shared_model
+
+    st.subheader("Base against fine-tuned")
+    c1, c2, c3 = st.columns(3)
+    n_examples = c1.number_input("Held-out examples", 1, 50, 5, key="finetune.compare_n")
+    n_texts = c2.number_input("General texts (forgetting)", 5, 60, 20, key="finetune.texts_n")
+    n_reviews = c3.number_input("Sentiment reviews (forgetting)", 10, 200, 20, key="finetune.reviews_n")
+    key = f"finetune.comparison.{run.id}.{n_examples}.{n_texts}.{n_reviews}"
+    if st.button("Compare with the base model", key="finetune.compare", icon=":material/compare_arrows:"):
+        base = shared_model(run.config["base_model"], precision)
+        tuned = shared_model(RUN_PREFIX + run.id, precision)  # a separate copy: the shared base is never touched
+        bar = st.progress(0.0)
+        dataset = run.config.get("dataset", "dialogsum") if run.config.get("dataset") in BUNDLED else "dialogsum"
+        st.session_state[key] = compare(base, tuned, dataset, int(n_examples), int(n_texts), int(n_reviews),
+                                        on_progress=lambda text, fraction: bar.progress(fraction, text=text))
+        bar.empty()
+    result = st.session_state.get(key)
+    if result is None:
+        return
+    columns = st.columns(len(result.forgetting) + 1)
+    mean = lambda k: sum(r[k] for r in result.rows) / len(result.rows)  # noqa: E731
+    columns[0].metric("ROUGE-L on held-out examples", f"{mean('rougeL_tuned'):.3f}", delta=f"{mean('rougeL_tuned') - mean('rougeL_base'):+.3f} vs base")
+    for column, (measure, values) in zip(columns[1:], result.forgetting.items()):
+        higher_is_better = "accuracy" in measure
+        column.metric(measure, f"{values['tuned']:.3f}", delta=f"{values['tuned'] - values['base']:+.3f} vs base",
+                      delta_color="normal" if higher_is_better else "inverse")
+    st.caption("Forgetting: a higher loss on general text, or a lower accuracy on a task the run never saw, is knowledge "
+               "the fine-tuning overwrote. Full fine-tuning usually forgets most; LoRA and prompt tuning leave the base frozen.")
+    st.dataframe(result.rows, hide_index=True)

@@ -22,14 +22,16 @@ def help_for(config_class: type, field_name: str) -> str | None:
 def model_picker() -> None:
     """The sidebar's model choice; it persists across pages because app.py draws it on every run."""
     init_state()
-    names = [*models.BUNDLED, OTHER_MODEL]
+    names = [*models.BUNDLED, *models.finetuned_runs(), OTHER_MODEL]
+    if st.session_state["model.choice"] not in names:  # a run that was deleted meanwhile
+        st.session_state["model.choice"] = models.DEFAULT_MODEL
     st.selectbox(
         "Model",
         names,
         key="model.choice",
-        format_func=lambda n: models.BUNDLED[n].title if n in models.BUNDLED else "Other: hub id or local folder",
-        help="The bundled models work offline. Any model folder saved with save_pretrained, or a hub id already "
-        "in the local Hugging Face cache, works too.",
+        format_func=_model_label,
+        help="The bundled models work offline; fine-tuned runs appear here when they finish. Any model folder saved "
+        "with save_pretrained, or a hub id already in the local Hugging Face cache, works too.",
     )
     if st.session_state["model.choice"] == OTHER_MODEL:
         st.text_input("Hub id or folder", key="model.custom", placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model")
@@ -59,6 +61,14 @@ def human_bytes(n: int) -> str:
 
 def _short(x: float) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _model_label(name: str) -> str:
+    if name in models.BUNDLED:
+        return models.BUNDLED[name].title
+    if name.startswith(models.RUN_PREFIX):
+        return f"Fine-tuned: {name.removeprefix(models.RUN_PREFIX)}"
+    return "Other: hub id or local folder"
 
 
 def model_card(info: models.ModelInfo) -> None:
