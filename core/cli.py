@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -111,13 +112,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.max_steps:
         raw["max_steps"] = args.max_steps
     config = FinetuneConfig.from_dict(raw)
-    if args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
+    main_process = os.environ.get("RANK", "0") == "0"  # under accelerate/torchrun only rank 0 checks the folder
+    if main_process and args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
         raise ValueError(f"{args.output_dir} exists and is not empty; choose another --output-dir or pass --resume.")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(args.output_dir, config.to_dict(), resume=args.resume)
     ctx.progress = lambda **fields: print(json.dumps(fields, default=float), flush=True)  # type: ignore[method-assign]
     result = train_job(ctx)
-    print(json.dumps({"result": result}, default=str))
+    if main_process:
+        print(json.dumps({"result": result}, default=str))
     return 0
 
 

@@ -212,14 +212,16 @@ def train_job(ctx: "RunContext") -> dict[str, Any]:
     config = FinetuneConfig.from_dict(ctx.config)
     trainer, tokenizer = build_trainer(config, ctx.checkpoints, [_run_callback(ctx)])
     trainable, total = count_parameters(trainer.model)
-    ctx.progress(event="start", trainable=trainable, total=total)
+    if trainer.is_world_process_zero():
+        ctx.progress(event="start", trainable=trainable, total=total)
     last = get_last_checkpoint(str(ctx.checkpoints)) if ctx.resume else None
     trainer.train(resume_from_checkpoint=last)
     if ctx.should_stop():
         return {"stopped_at": trainer.state.global_step}
     final = ctx.dir / "model"
-    trainer.model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
+    trainer.save_model(str(final))  # under DDP only the main process writes
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(final)
     return {"steps": trainer.state.global_step, "trainable": trainable, "total": total, "model": str(final),
             "method": config.method, "base_model": config.base_model}
 
@@ -241,6 +243,8 @@ def _run_callback(ctx: "RunContext") -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
             logs = logs or {}
+            if not state.is_world_process_zero:
+                return  # under DDP every process logs the same numbers: the main one reports
             for key in ("loss", "eval_loss"):
                 if key in logs and not math.isfinite(logs[key]):
                     raise FloatingPointError(f"{key} became {logs[key]} at step {state.global_step}; lower the learning rate.")

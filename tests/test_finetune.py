@@ -172,3 +172,49 @@ def test_the_report_compares_answers_and_measures_forgetting(tiny_wide_dir, pair
     losses = result.forgetting["general-text loss"]
     assert losses["base"] != losses["tuned"], "full fine-tuning changed the loss on general text"
     assert set(result.forgetting["sentiment accuracy (0-shot)"]) == {"base", "tuned"}
+
+
+def test_accelerate_launch_trains_with_two_processes(tiny_wide_dir, pairs_file, tmp_path):
+    # accelerate 1.15 starts several CPU processes through its torchrun launcher (--multi_gpu); --cpu alone runs one.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=2).to_dict()))
+    accelerate = Path(sys.executable).with_name("accelerate")
+    out = tmp_path / "out"
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "--main_process_port", "29533", "-m", "core", "train", str(config), "--output-dir", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    args = torch.load(out / "model" / "training_args.bin", weights_only=False)
+    assert args.world_size == 2
+    assert (out / "model" / "adapter_model.safetensors").is_file()
+
+
+def test_generation_is_unchanged_while_a_lora_trains_and_after_it_loads(tiny_wide_dir, pairs_file):
+    import time as clock
+
+    from core import models
+    from core.sampling import SamplingSettings, encode_prompt, stream_generate
+
+    shared = models.load_model(str(tiny_wide_dir), precision="float32")  # plays the app's shared, read-only model
+    ids = encode_prompt(shared, "Summarize: the bank")
+
+    def sample() -> list[int]:
+        return [s.token_id for s in stream_generate(shared, ids, SamplingSettings(temperature=1.0, seed=5), 12, stop_at_eos=False)]
+
+    before = sample()
+    run = jobs.start_run(JOB, config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=60, learning_rate=0.3).to_dict())
+    deadline = clock.monotonic() + 120
+    while not any("loss" in p for p in jobs.get_run(run.id).progress()) and clock.monotonic() < deadline:
+        clock.sleep(0.1)
+    assert sample() == before  # while the other "session" trains
+    run = jobs.wait_for(run.id, timeout=120)
+    assert run.state == "done"
+    models.load_model(models.RUN_PREFIX + run.id)  # the tuned model loads on its own copy of the base
+    assert sample() == before

@@ -8,7 +8,7 @@ def test_the_page_shows_the_estimate_and_the_command():
     at = page_test("finetune").run()
     assert not at.exception and not at.error
     assert at.metric[0].label == "Trainable parameters" and at.metric[0].value.endswith("K")  # LoRA: thousands, not millions
-    assert any("accelerate launch --cpu --num_processes 2" in c.value for c in at.code)
+    assert any("accelerate launch --multi_gpu --num_processes 2" in c.value for c in at.code)
 
 
 def test_starting_a_run_creates_it_and_the_monitor_follows_it():
