@@ -198,6 +198,7 @@ def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: lis
         warmup_steps=0, logging_steps=1, eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
         save_steps=config.save_steps, save_total_limit=2, seed=config.seed, data_seed=config.seed, report_to=[],
         use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",  # for tokens/s in the progress
     )
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
@@ -248,13 +249,15 @@ def _run_callback(ctx: "RunContext") -> Any:
             for key in ("loss", "eval_loss"):
                 if key in logs and not math.isfinite(logs[key]):
                     raise FloatingPointError(f"{key} became {logs[key]} at step {state.global_step}; lower the learning rate.")
+            tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             if self.first_step is None:
-                self.first_step, self.started = state.global_step, time.monotonic()
+                self.first_step, self.started, self.first_tokens = state.global_step, time.monotonic(), tokens
             done = state.global_step - self.first_step
             elapsed = time.monotonic() - self.started
             eta = elapsed / done * (state.max_steps - state.global_step) if done else None
+            speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 else None
             report = {k: logs[k] for k in ("loss", "eval_loss", "learning_rate", "grad_norm") if k in logs}
-            ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, **report)
+            ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, tokens_per_s=speed, **report)
 
     return RunCallback()
 

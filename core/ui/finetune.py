@@ -73,10 +73,11 @@ def run_monitor(run_id: str) -> None:
     steps = [r for r in rows if "step" in r]
     last = steps[-1] if steps else {}
     max_steps = run.config.get("max_steps", 1)
-    eta = last.get("eta_s")
+    eta, speed = last.get("eta_s"), last.get("tokens_per_s")
     label = {"queued": "Starting...", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
     st.progress(min(last.get("step", 0) / max_steps, 1.0),
-                text=f"{label}: step {last.get('step', 0)} of {max_steps}" + (f", about {eta:.0f} s left" if eta and not run.finished else ""))
+                text=f"{label}: step {last.get('step', 0)} of {max_steps}" + (f", {speed:,.0f} tokens/s" if speed else "")
+                + (f", about {eta:.0f} s left" if eta and not run.finished else ""))
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     c1, c2, _ = st.columns([1, 1, 4])
