@@ -244,11 +244,11 @@ def _run_callback(ctx: "RunContext") -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
             logs = logs or {}
-            if not state.is_world_process_zero:
-                return  # under DDP every process logs the same numbers: the main one reports
             for key in ("loss", "eval_loss"):
                 if key in logs and not math.isfinite(logs[key]):
                     raise FloatingPointError(f"{key} became {logs[key]} at step {state.global_step}; lower the learning rate.")
+            if not state.is_world_process_zero:
+                return  # under DDP every process logs the same numbers: the main one reports
             tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
             if self.first_step is None:
                 self.first_step, self.started, self.first_tokens = state.global_step, time.monotonic(), tokens
