@@ -48,6 +48,21 @@ def sentiment_accuracy(loaded: "LoadedModel", n: int) -> float:
     return right / len(test)
 
 
+def side_by_side(base: "LoadedModel", tuned: "LoadedModel", inputs: list[str], dataset: str = "dialogsum") -> list[dict[str, str]]:
+    """Both models' answers to the user's own inputs, put in the words the run was trained on."""
+    from core.data import Example
+
+    task = load_bundled(dataset)
+    examples = tuple(Example(f"mine-{i}", text.strip(), "", "test") for i, text in enumerate(inputs) if text.strip())
+    if not examples:
+        raise ValueError("Type at least one input.")
+    prompts = instruction_pairs(type(task)(task.name, task.kind, examples, task.labels), split="test")
+    return [
+        {"input": e.input, **{label: generate_answer(m, m.tokenizer(p["prompt"])["input_ids"], 64) for label, m in (("base", base), ("tuned", tuned))}}
+        for e, p in zip(examples, prompts)
+    ]
+
+
 @dataclass(frozen=True)
 class Comparison:
     rows: list[dict[str, Any]]  # input, reference, base, tuned, rougeL_base, rougeL_tuned

@@ -30,3 +30,13 @@ def stubborn(ctx: RunContext) -> None:
     """Never looks at should_stop: only a kill ends it."""
     while True:
         time.sleep(0.1)
+
+
+def fills_the_disk(ctx: RunContext) -> None:
+    """Writes a checkpoint bigger than the space left (a file-size limit stands in for a full disk)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # then a write past the limit raises OSError instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    (ctx.checkpoints / "checkpoint.bin").write_bytes(b"\0" * 1_000_000)

@@ -218,3 +218,15 @@ def test_generation_is_unchanged_while_a_lora_trains_and_after_it_loads(tiny_wid
     assert run.state == "done"
     models.load_model(models.RUN_PREFIX + run.id)  # the tuned model loads on its own copy of the base
     assert sample() == before
+
+
+def test_side_by_side_answers_the_users_own_inputs(tiny_wide_dir):
+    from core import models
+    from core.finetune_report import side_by_side
+
+    base = models.load_model(str(tiny_wide_dir), precision="float32")
+    rows = side_by_side(base, base, ["Ann: Lunch?\nBen: Sure.", "  ", "Cy: Late again.\nDi: Sorry."])
+    assert [r["input"] for r in rows] == ["Ann: Lunch?\nBen: Sure.", "Cy: Late again.\nDi: Sorry."]
+    assert all(r["base"] == r["tuned"] for r in rows)  # the same model answers the same way (greedy)
+    with pytest.raises(ValueError, match="at least one input"):
+        side_by_side(base, base, ["", " "])

@@ -98,3 +98,9 @@ def test_a_done_run_cannot_be_resumed():
     run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 1}).id)
     with pytest.raises(RunError, match="is done"):
         jobs.resume_run(run.id)
+
+
+def test_a_full_disk_ends_the_run_failed_with_the_reason():
+    run = jobs.wait_for(jobs.start_run("tests.job_fixtures:fills_the_disk", {}).id, timeout=60)
+    assert run.state == "failed" and "File too large" in run.status["error"]
+    assert jobs.list_runs()[0].id == run.id  # the run and its record are kept

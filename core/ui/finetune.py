@@ -114,8 +114,12 @@ def comparison_panel(run: jobs.Run, precision: str) -> None:
                                         on_progress=lambda text, fraction: bar.progress(fraction, text=text))
         bar.empty()
     result = st.session_state.get(key)
-    if result is None:
-        return
+    if result is not None:
+        comparison_results(result)
+    own_inputs(run, precision)
+
+
+def comparison_results(result: Any) -> None:
     columns = st.columns(len(result.forgetting) + 1)
     mean = lambda k: sum(r[k] for r in result.rows) / len(result.rows)  # noqa: E731
     columns[0].metric("ROUGE-L on held-out examples", f"{mean('rougeL_tuned'):.3f}", delta=f"{mean('rougeL_tuned') - mean('rougeL_base'):+.3f} vs base")
@@ -126,3 +130,24 @@ def comparison_panel(run: jobs.Run, precision: str) -> None:
     st.caption("Forgetting: a higher loss on general text, or a lower accuracy on a task the run never saw, is knowledge "
                "the fine-tuning overwrote. Full fine-tuning usually forgets most; LoRA and prompt tuning leave the base frozen.")
     st.dataframe(result.rows, hide_index=True)
+
+
+def own_inputs(run: jobs.Run, precision: str) -> None:
+    """The user's own inputs, answered by the base and the fine-tuned model side by side."""
+    from core.finetune_report import side_by_side
+    from core.models import RUN_PREFIX
+    from core.ui.resources import shared_model
+
+    text = st.text_area("Your own inputs (a blank line between two)", key="finetune.own_inputs",
+                        placeholder="Ana: Can you feed the cat tonight?\nBo: Sure, I'll be home by six.")
+    if st.button("Answer with both models", key="finetune.own_answer") and text.strip():
+        try:
+            rows = side_by_side(shared_model(run.config["base_model"], precision), shared_model(RUN_PREFIX + run.id, precision),
+                                text.split("\n\n"), run.config.get("dataset") if run.config.get("dataset") in BUNDLED else "dialogsum")
+        except ValueError as err:
+            st.error(str(err))
+            return
+        for row in rows:
+            left, right = st.columns(2)
+            left.text_area("Base model", row["base"], disabled=True, key=f"finetune.own.base.{hash(row['input'])}")
+            right.text_area("Fine-tuned", row["tuned"], disabled=True, key=f"finetune.own.tuned.{hash(row['input'])}")
