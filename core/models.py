@@ -371,8 +371,9 @@ def finetuned_runs() -> list[str]:
 
 
 def _load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> LoadedModel:
-    """A fine-tuned run on a fresh copy of its base model (never the shared one). A LoRA adapter is merged into that
-    copy, so every code path sees a plain model; prompt tuning stays a PEFT model (its virtual tokens go first)."""
+    """A fine-tuned run, never on the shared base model. LoRA runs share one separate copy of their base, holding every
+    loaded adapter, so switching runs swaps adapters without reloading the base; full runs load their own weights;
+    a prompt-tuned run gets its own base copy (its virtual tokens go before every input)."""
     import yaml
 
     folder = Path(spec.location)
@@ -381,17 +382,65 @@ def _load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> Loade
     if config.get("method") == "full":
         device = pick_device()
         model, tokenizer = _load_folder(str(model_dir), pick_dtype(device, precision), device, spec.name)
+    elif config.get("method") == "lora":
+        host = _adapter_host(config["base_model"], precision, on_progress)
+        model, tokenizer = host.view(folder.name, model_dir), host.tokenizer
     else:
         from peft import PeftModel
 
         base = load_model(config["base_model"], precision=precision, on_progress=on_progress)
-        on_progress(f"Applying the adapter of {spec.name}")
         with _loading_lock:
             model = PeftModel.from_pretrained(base.model, str(model_dir))
-        model = model.merge_and_unload() if config.get("method") == "lora" else model
         tokenizer = base.tokenizer
     info = _describe(spec, model, tokenizer)
     return LoadedModel(model=model.eval(), tokenizer=tokenizer, info=info)
+
+
+class _AdapterHost:
+    """One private copy of a base model with the LoRA adapters of several runs loaded beside each other."""
+
+    def __init__(self, base: LoadedModel):
+        self.base, self.tokenizer = base, base.tokenizer
+        self.peft: Any = None
+        self.lock = threading.RLock()  # a forward pass and the choice of adapter go together
+
+    def view(self, name: str, adapter_dir: Path) -> Any:
+        from peft import PeftModel
+
+        with self.lock, _loading_lock:
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base.model, str(adapter_dir), adapter_name=name)
+            elif name not in self.peft.peft_config:
+                self.peft.load_adapter(str(adapter_dir), adapter_name=name)
+        return _adapter_view(self, name)
+
+
+_adapter_hosts: dict[tuple[str, str], _AdapterHost] = {}
+
+
+def _adapter_host(base_name: str, precision: str, on_progress: ProgressFn) -> _AdapterHost:
+    with _loading_lock:
+        if (base_name, precision) not in _adapter_hosts:
+            _adapter_hosts[(base_name, precision)] = _AdapterHost(load_model(base_name, precision=precision, on_progress=on_progress))
+        return _adapter_hosts[(base_name, precision)]
+
+
+def _adapter_view(host: _AdapterHost, name: str) -> Any:
+    """A module that runs the host with one adapter active: what the rest of the code sees as the run's model."""
+    import torch
+
+    class AdapterView(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.host = host.peft
+            self.config, self.generation_config = host.peft.config, host.peft.base_model.model.generation_config
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            with host.lock:
+                host.peft.set_adapter(name)
+                return host.peft(*args, **kwargs)
+
+    return AdapterView()
 
 
 def _load_folder(folder: str, dtype: "torch.dtype", device: str, name: str, attn_implementation: str | None = None) -> tuple[Any, Any]:

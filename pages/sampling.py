@@ -116,7 +116,11 @@ with generate_tab:
 with attention_tab:
     st.write("Which earlier tokens each token attends to. Try the homonym preset: does “bank” look at “money”?")
     if st.toggle("Compute attention", key="sampling.attention"):
-        weights = prompt_attention(name, precision, tuple(ids[-64:]))
+        try:
+            weights = prompt_attention(name, precision, tuple(ids[-64:]))
+        except ValueError as err:
+            st.info(f"No attention view for this model: {err}")
+            st.stop()
         layers, heads = weights.shape[0], weights.shape[1]
         c1, c2, c3 = st.columns([2, 2, 1])
         layer = c1.slider("Layer", 1, layers, layers // 2, key="sampling.layer")

@@ -230,3 +230,27 @@ def test_side_by_side_answers_the_users_own_inputs(tiny_wide_dir):
     assert all(r["base"] == r["tuned"] for r in rows)  # the same model answers the same way (greedy)
     with pytest.raises(ValueError, match="at least one input"):
         side_by_side(base, base, ["", " "])
+
+
+def test_lora_runs_share_one_base_copy_and_swap_adapters(tiny_wide_dir, pairs_file, monkeypatch):
+    from core import models
+    from core.sampling import encode_prompt, next_token_logits
+
+    runs = [jobs.wait_for(jobs.start_run(JOB, config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=2, learning_rate=lr, seed=s).to_dict()).id, 120)
+            for lr, s in ((0.3, 1), (0.1, 2))]
+    monkeypatch.setattr(models, "_adapter_hosts", {})  # start without a host from an earlier test
+    loads = []
+    real_load = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    first, second = (models.load_model(models.RUN_PREFIX + r.id, precision="float32") for r in runs)
+    assert len(loads) == 3  # the two runs, and their shared base copy once
+    ids = encode_prompt(first, "Summarize: the bank")
+    a, b, a_again = (next_token_logits(m, ids) for m in (first, second, first))
+    assert not torch.allclose(a, b) and torch.allclose(a, a_again)  # swapping back gives the same answers
+    # The same adapter merged into a plain copy of the base is the reference.
+    from peft import PeftModel
+
+    reference = PeftModel.from_pretrained(real_load(str(tiny_wide_dir), precision="float32").model, str(runs[0].dir / "model")).merge_and_unload()
+    with torch.no_grad():
+        expected = reference(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    assert torch.allclose(a, expected, atol=1e-4)
