@@ -73,8 +73,9 @@ ids = [r.id for r in runs]
 selected = st.selectbox("Run", ids, index=ids.index(st.session_state["finetune.selected"]) if st.session_state.get("finetune.selected") in ids else 0,
                         key="finetune.run")
 run_monitor(selected)
-if jobs.get_run(selected).state == "done":
-    comparison_panel(jobs.get_run(selected), current_precision())
+selected_run = jobs.get_run(selected)
+if selected_run.state == "done":
+    comparison_panel(selected_run, current_precision())
 with st.expander("Compare runs"):
     overlay = st.multiselect("Overlay the loss curves of", ids, default=ids[:2], key="finetune.overlay")
     if overlay:

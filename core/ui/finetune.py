@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import jobs
 from core.data import BUNDLED, DataError
-from core.finetune import JOB, FinetuneConfig, load_pairs
+from core.finetune import FinetuneConfig, load_pairs
 from core.paths import ensure_dir, lab_home
 from core.ui import charts
 from core.ui.widgets import help_for
@@ -93,6 +93,12 @@ def run_monitor(run_id: str) -> None:
         st.code(run.log_tail(30) or " ", language=None)
 
 
+def _comparison_dataset(run: jobs.Run) -> str:
+    """The bundled dataset whose held-out split and prompt wording fit the run (an upload falls back to dialogsum)."""
+    dataset = run.config.get("dataset")
+    return dataset if dataset in BUNDLED else "dialogsum"
+
+
 def comparison_panel(run: jobs.Run, precision: str) -> None:
     """For a finished run: base vs fine-tuned answers with ROUGE-L, and the forgetting meter, on demand."""
     from core.finetune_report import compare
@@ -109,8 +115,7 @@ def comparison_panel(run: jobs.Run, precision: str) -> None:
         base = shared_model(run.config["base_model"], precision)
         tuned = shared_model(RUN_PREFIX + run.id, precision)  # a separate copy: the shared base is never touched
         bar = st.progress(0.0)
-        dataset = run.config.get("dataset", "dialogsum") if run.config.get("dataset") in BUNDLED else "dialogsum"
-        st.session_state[key] = compare(base, tuned, dataset, int(n_examples), int(n_texts), int(n_reviews),
+        st.session_state[key] = compare(base, tuned, _comparison_dataset(run), int(n_examples), int(n_texts), int(n_reviews),
                                         on_progress=lambda text, fraction: bar.progress(fraction, text=text))
         bar.empty()
     result = st.session_state.get(key)
@@ -143,7 +148,7 @@ def own_inputs(run: jobs.Run, precision: str) -> None:
     if st.button("Answer with both models", key="finetune.own_answer") and text.strip():
         try:
             rows = side_by_side(shared_model(run.config["base_model"], precision), shared_model(RUN_PREFIX + run.id, precision),
-                                text.split("\n\n"), run.config.get("dataset") if run.config.get("dataset") in BUNDLED else "dialogsum")
+                                text.split("\n\n"), _comparison_dataset(run))
         except ValueError as err:
             st.error(str(err))
             return
