@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from core.data import DATASETS_DIR, load_bundled
 from core.finetune import instruction_pairs
-from core.metrics import rouge
+from core.metrics import rouge, token_nll
 from core.prompting import build_prompt, generate_answer, score_labels
 
 if TYPE_CHECKING:
@@ -27,16 +27,7 @@ def general_texts() -> list[str]:
 
 def text_loss(loaded: "LoadedModel", texts: list[str]) -> float:
     """Mean next-token loss (nats per token) over texts."""
-    import torch
-
-    device = next(loaded.model.parameters()).device
-    total, count = 0.0, 0
-    with torch.inference_mode():
-        for text in texts:
-            ids = torch.tensor([loaded.tokenizer(text)["input_ids"]], device=device)
-            loss = loaded.model(input_ids=ids, labels=ids, use_cache=False).loss
-            total += float(loss) * (ids.shape[1] - 1)
-            count += ids.shape[1] - 1
+    total, count = token_nll(loaded, texts)
     return total / count
 
 

@@ -44,6 +44,7 @@ TEMPLATES: dict[str, Template] = {
 TASK_TEMPLATES: dict[str, Template] = {
     "sentiment": Template("Classify the sentiment of each review as {labels}.", "Review:", "Sentiment:"),
     "dialogsum": TEMPLATES["generation"],
+    "translation": Template("Translate each English sentence into French.", "English:", "French:"),
 }
 
 

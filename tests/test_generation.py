@@ -97,3 +97,16 @@ def test_cli_next_token_json(tiny_model_dir, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["tokens"]) == 5 and out["entropy_bits"]["raw"] > out["entropy_bits"]["top_k"]
     assert sum(t["final"] > 0 for t in out["tokens"]) == 2
+
+
+@pytest.mark.parametrize("stop_at_newline", [True, False])
+def test_batched_greedy_answers_equal_one_at_a_time(tiny_loaded, stop_at_newline):
+    """Left padding, the attention mask and position ids make each row's answer the one it gets alone."""
+    from core.prompting import generate_answer
+    from core.sampling import generate_batch
+
+    texts = ["The capital of France is", "I took my money to the bank and then the teacher", "Once", "The book"]
+    prompts = [tiny_loaded.tokenizer(t)["input_ids"] for t in texts]
+    alone = [generate_answer(tiny_loaded, ids, 12, stop_at_newline=stop_at_newline) for ids in prompts]
+    assert generate_batch(tiny_loaded, prompts, 12, stop_at_newline=stop_at_newline) == alone
+    assert generate_batch(tiny_loaded, [], 12) == []

@@ -11,6 +11,7 @@ from core.sampling.generation import (
     Stepper,
     check_context,
     encode_prompt,
+    generate_batch,
     generate_steps,
     generate_text,
     next_token_logits,
@@ -34,6 +35,6 @@ from core.sampling.stages import (
 
 __all__ = [
     "NEUTRAL", "STAGES", "Alternative", "SamplingSettings", "StageView", "Step", "Stepper", "check_context", "comparison_settings",
-    "encode_prompt", "entropy_bits", "generate_steps", "generate_text", "next_token_logits", "pick_token",
+    "encode_prompt", "entropy_bits", "generate_batch", "generate_steps", "generate_text", "next_token_logits", "pick_token",
     "process_logits", "stop_ids", "stream_generate", "token_distribution", "token_text", "trace_stages", "truncate_left",
 ]

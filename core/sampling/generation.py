@@ -2,7 +2,7 @@
 
 Holds: prompt encoding (raw text or the model's chat template), context-window checks and left truncation,
 ``next_token_logits`` (one forward pass), ``Stepper`` (step-by-step generation: sample or force each token, undo),
-``stream_generate`` and ``generate_steps`` built on it.
+``stream_generate`` and ``generate_steps`` built on it, and ``generate_batch`` (greedy answers to many prompts at once).
 
 Does not hold: the sampler stages (``core.sampling.stages``) or model loading (``core.models``).
 """
@@ -10,7 +10,7 @@ Does not hold: the sampler stages (``core.sampling.stages``) or model loading (`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from core.sampling.stages import SamplingSettings, pick_token, token_distribution
 
@@ -244,3 +244,66 @@ def generate_text(loaded: "LoadedModel", prompt: str, settings: SamplingSettings
     """The whole completion as one string (convenience over stream_generate)."""
     ids = encode_prompt(loaded, prompt, chat)
     return "".join(s.piece for s in stream_generate(loaded, ids, settings, max_new_tokens))
+
+
+def generate_batch(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool = True) -> list[str]:
+    """Greedy answers to several prompts at once (what evaluation needs): one forward pass per new token for the
+    whole batch, with the KV cache. Prompts are padded on the left, so every row's next token sits in the last
+    column; the attention mask hides the padding and the position ids count only real tokens, which makes each row's
+    answer the one it would get alone. In raw prompts a newline ends an answer, as in ``core.prompting.generate_answer``."""
+    if not prompts:
+        return []
+    for ids in prompts:
+        check_context(loaded, len(ids), max_new_tokens)
+    if _is_prompt_learning(loaded.model):  # virtual tokens and padding do not mix: one prompt at a time
+        return [_greedy_rows(loaded, [ids], max_new_tokens, stop_at_newline)[0] for ids in prompts]
+    return _greedy_rows(loaded, prompts, max_new_tokens, stop_at_newline)
+
+
+def _is_prompt_learning(model: Any) -> bool:
+    return bool(getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False))
+
+
+def _greedy_rows(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool) -> list[str]:
+    import torch
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    width = max(len(ids) for ids in prompts)
+    inputs = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
+    cacheable = not _is_prompt_learning(model)
+    full = inputs
+    stops = stop_ids(loaded)
+    answers: list[list[int]] = [[] for _ in prompts]
+    done = [False] * len(prompts)
+    cache = None
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            if cacheable:
+                out = model(input_ids=inputs, attention_mask=mask, position_ids=positions[:, -inputs.shape[1]:], cache=cache,
+                            use_cache=True, logits_to_keep=1)
+                cache = out.cache
+            else:
+                out = model(input_ids=full, attention_mask=mask, use_cache=False)
+            tokens = out.logits[:, -1].argmax(-1)
+            for row, token in enumerate(tokens.tolist()):
+                if done[row]:
+                    continue
+                if token in stops:
+                    done[row] = True
+                    continue
+                answers[row].append(token)
+                if stop_at_newline:
+                    text = tokenizer.decode(answers[row], skip_special_tokens=True)
+                    done[row] = bool(text.strip()) and "\n" in text.lstrip()
+            if all(done):
+                break
+            inputs = tokens[:, None]  # finished rows keep being fed; their extra tokens are never read
+            full = torch.cat([full, inputs], dim=1)
+            mask = torch.cat([mask, torch.ones_like(inputs)], dim=1)
+    # A character whose bytes were cut off by max_new_tokens decodes as U+FFFD; the streaming path never shows it either.
+    texts = [tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd") for ids in answers]
+    return [t.strip().split("\n")[0].strip() if stop_at_newline else t.strip() for t in texts]
