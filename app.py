@@ -18,6 +18,9 @@ navigation = st.navigation(
             st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:"),
             st.Page("pages/finetune.py", title="Fine-tune runner", icon=":material/model_training:"),
         ],
+        "Evaluate": [
+            st.Page("pages/evaluate.py", title="Evaluation dashboard", icon=":material/leaderboard:"),
+        ],
     }
 )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -271,7 +271,8 @@ def _multiple_choice(loaded, task, items, config, on_progress, should_stop) -> l
         _check_fits(loaded, item, len(prompt_ids) + max(len(loaded.tokenizer(" " + c)["input_ids"]) for c in item.choices))
         logliks = score_labels(loaded, prompt_ids, item.choices).logprobs
         picked = metrics.choose([logliks[c] for c in item.choices], [" " + c for c in item.choices])
-        examples.append(_record(item, item.choices[picked.index_norm], {
+        shown = item.input + "\n" + "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(item.choices))
+        examples.append(_record(replace(item, input=shown), item.choices[picked.index_norm], {
             "acc": float(picked.index == item.answer), "acc_norm": float(picked.index_norm == item.answer),
             **{f"loglik_{chr(65 + i)}": logliks[c] for i, c in enumerate(item.choices)}}))
         on_progress(position + 1, len(items))
@@ -392,7 +393,8 @@ def run_evaluations(config: EvalConfig, on_progress: Callable[[dict[str, Any]], 
             result.model = model_name  # the name the user chose (run:<id>, a hub id), not the loaded model's label
             saved.append(store.save_evaluation(model_name, task.name, result.metrics, {**result.config, "complete": result.complete},
                                                result.examples, result.seconds, run_id))
-            report({**cell, "event": "saved", "evaluation": saved[-1], "metrics": result.metrics})
+            report({**cell, "event": "saved", "evaluation": saved[-1], "metrics": result.metrics, "done": len(result.examples),
+                    "total": len(result.examples)})
     return saved
 
 

@@ -17,7 +17,7 @@ LIFECYCLE = [
     ("Fine-tune", "Train on prompt-completion pairs: all weights, or a few with LoRA or soft prompts.",
      [("pages/finetune.py", "Fine-tune runner")]),
     ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).", []),
-    ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", []),
+    ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", [("pages/evaluate.py", "Evaluation dashboard")]),
     ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", []),
     ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", []),
 ]

@@ -47,3 +47,24 @@ def test_prompt_too_long_for_the_context_window(tiny_model_dir, capsys):
 def test_entry_point_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "core", "models"], capture_output=True, text=True, check=True).stdout
     assert "smollm2-135m-instruct" in out and "(default)" in out
+
+
+def test_eval_prints_json_and_saves_to_the_database(tiny_model_dir, tmp_path, capsys):
+    from core import store
+
+    data = tmp_path / "mc.jsonl"
+    data.write_text("\n".join(json.dumps({"id": f"q{i}", "question": f"Question {i}?", "choices": ["yes", "no", "maybe"], "answer": i % 3})
+                              for i in range(4)))
+    code = main(["eval", "--model", str(tiny_model_dir), "--task", f"multiple_choice:{data}", "--limit", "3", "--precision", "float32", "--json"])
+    assert code == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["n"] == 3 and set(result["metrics"]) == {"acc", "acc_norm"}
+    assert [e["id"] for e in result["examples"]] == ["q0", "q1", "q2"]
+    assert store.list_evaluations()[0]["id"] == result["id"]
+
+
+def test_eval_with_a_broken_task_file_is_one_clear_line(tiny_model_dir, tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"text": "fine", "label": "a"}\n{"text": "no label"}\n')
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"classification:{data}"]) == 2
+    assert "bad.jsonl, line 2: missing 'label'" in capsys.readouterr().err

@@ -171,3 +171,22 @@ def memory_chart(parts: dict[str, int]) -> go.Figure:
     fig.update_layout(barmode="stack", height=120, xaxis_title="MiB", yaxis_visible=False,
                       legend=dict(orientation="h", y=-0.9), margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
+    """Grouped bars: one group per task (its headline metric), one bar per model. Each task gets its own y axis,
+    because metrics of different tasks are not comparable (perplexity is not even on the same scale)."""
+    from plotly.subplots import make_subplots
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=[f"{html.escape(t)}<br><sub>{next(r['metric'] for r in rows if r['task'] == t)}</sub>" for t in tasks])
+    palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
+    for m, model in enumerate(models):
+        for t, task in enumerate(tasks):
+            value = next((r["value"] for r in rows if r["model"] == model and r["task"] == task), None)
+            fig.add_bar(x=[model], y=[value], name=model, text=[f"{value:.3g}" if value is not None else ""], textposition="outside", legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
+                        row=1, col=t + 1, hovertemplate=f"{html.escape(model)}<br>%{{y:.3f}}<extra>{html.escape(task)}</extra>")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(barmode="group", height=360, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05))
+    return fig

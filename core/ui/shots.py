@@ -3,7 +3,6 @@ parts coloured, and the k-sweep runner with a progress bar and a stop button."""
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import streamlit as st
@@ -11,9 +10,9 @@ import streamlit as st
 from core import data
 from core.prompting import Prompt
 from core.shots import ShotResult, ShotsConfig, run_shots
+from core.ui.widgets import escape_markdown
 
 PART_COLORS = {"instruction": "blue", "example": "green", "input": "orange", "cue": "violet", "template": "gray"}
-_ESCAPE = {c: "\\" + c for c in string.punctuation}
 
 
 def pick_task() -> data.TaskData:
@@ -45,11 +44,6 @@ def pick_task() -> data.TaskData:
 @st.cache_data(show_spinner=False)
 def cached_bundled(name: str) -> data.TaskData:
     return data.load_bundled(name)
-
-
-def escape_markdown(text: str) -> str:
-    """Text from a dataset or a model shown literally inside Streamlit markdown (no links, no formatting)."""
-    return "".join(_ESCAPE.get(c, c) for c in text)
 
 
 def colored_prompt(prompt: Prompt) -> str:

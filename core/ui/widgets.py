@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import string
 
 import streamlit as st
 
@@ -42,6 +43,14 @@ def model_picker() -> None:
         horizontal=True,
         help="auto = bfloat16 where the device supports it (half the memory, faster on most CPUs); float32 is exact.",
     )
+
+
+_ESCAPE = {c: "\\" + c for c in string.punctuation}
+
+
+def escape_markdown(text: str) -> str:
+    """Text from a dataset, an upload or a model shown literally inside Streamlit markdown (no links, no formatting)."""
+    return "".join(_ESCAPE.get(c, c) for c in text)
 
 
 def human_count(n: int) -> str:

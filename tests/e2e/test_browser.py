@@ -216,3 +216,31 @@ def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url
     page.get_by_text("Cancelled: step").wait_for(timeout=60_000)
     assert_no_exception(page, "fine-tune cancelled")
     page.close()
+
+
+def test_evaluation_dashboard_compares_two_models(app_url, browser):
+    page = open_page(browser, app_url + "/evaluate", 1500)
+    page.locator('[data-testid="stMultiSelect"]').first.click()
+    page.get_by_role("option", name="gemma-3-270m").click()
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+    limit = page.get_by_role("spinbutton", name="Examples per task")
+    limit.fill("2")
+    limit.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run evaluation").click()
+    # The monitor re-reads the run every 2 s and reruns the page when it ends: then the leaderboard appears.
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for(timeout=300_000)
+    wait_for_app(page)
+    assert_no_exception(page, "evaluation leaderboard")
+    for model in ("smollm2-135m-instruct", "gemma-3-270m"):
+        assert chart.get_by_text(model).count() >= 1, f"{model} missing from the leaderboard chart"
+    screenshot(page, "evaluate-leaderboard")
+    page.get_by_role("tab", name="Examples").click()
+    page.get_by_text("Highlight shared n-grams").wait_for(timeout=30_000)
+    assert_no_exception(page, "evaluation drill-down")
+    for model in ("smollm2-135m-instruct", "gemma-3-270m"):  # each model's output of the selected example
+        assert page.locator('[data-testid="stMarkdownContainer"]', has_text=model).count() >= 1
+    screenshot(page, "evaluate-examples")
+    page.close()

@@ -1,0 +1,72 @@
+"""AppTest: the Evaluation dashboard page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import jobs, store
+from core.evaluation import EvalConfig, run_evaluations
+from core.ui.widgets import escape_markdown
+from tests.pages.helpers import page_test
+
+
+@pytest.fixture
+def two_models_evaluated(tiny_model_dir, tiny_wide_dir, tmp_path):
+    """Real evaluations of two tiny models on a small summarization task, stored in this test's database."""
+    path = tmp_path / "dialogues.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"d{i}", "dialogue": f"A: the bank is open on day {i}", "summary": f"The bank opens on day {i}."})
+                              for i in range(3)))
+    config = EvalConfig(models=(str(tiny_model_dir), str(tiny_wide_dir)), tasks=(f"summarization:{path}",), max_new_tokens=8,
+                        precision="float32")
+    return run_evaluations(config)
+
+
+def test_without_results_the_page_shows_the_caveats_computed_live():
+    at = page_test("evaluate").run()
+    assert not at.exception and not at.error
+    assert any("No evaluations yet" in i.value for i in at.info)
+    rouge1 = [float(m.value) for m in at.metric if m.label == "ROUGE-1 F"]
+    assert rouge1[0] > rouge1[1]  # the summary that says the opposite shares more words than the right paraphrase
+
+
+def test_the_leaderboard_and_drilldown_show_every_model(two_models_evaluated, tiny_model_dir, tiny_wide_dir):
+    at = page_test("evaluate").run()
+    assert not at.exception and not at.error
+    board = at.dataframe[0].value
+    assert set(board["model"]) == {str(tiny_model_dir), str(tiny_wide_dir)}
+    assert len(at.get("plotly_chart")) >= 1
+    examples = next(d.value for d in at.dataframe if "gap" in d.value)
+    assert list(examples["id"]) == ["d0", "d1", "d2"] and "gap" in examples
+    for model in (tiny_model_dir, tiny_wide_dir):  # each model's output and scores in the example's detail
+        assert any(escape_markdown(str(model)) in m.value for m in at.markdown)
+    at.segmented_control(key="evaluate.filter").set_value("Where models differ most").run()
+    assert not at.exception
+
+
+def test_starting_an_evaluation_creates_a_run_with_the_settings():
+    at = page_test("evaluate").run()
+    at.number_input(key="evaluate.limit").set_value(3)
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    [run] = jobs.list_runs()
+    assert run.config["tasks"] == ["knowledge_mc", "sentiment"] and run.config["limit"] == 3
+    assert jobs.cancel_run(run.id).state == "cancelled"
+
+
+def test_a_bad_task_upload_is_a_clear_error():
+    at = page_test("evaluate").run()
+    at.selectbox(key="evaluate.upload_kind").set_value("translation").run()
+    at.file_uploader(key="evaluate.upload").upload("t.jsonl", b'{"source": "Hi.", "target": "Salut."}\n{"source": "Bye."}\n').run()
+    assert not at.exception
+    assert "t.jsonl, line 2: missing 'target'" in at.error[0].value
+    assert at.multiselect(key="evaluate.tasks").value == ["knowledge_mc", "sentiment"]
+
+
+def test_history_deletes_an_evaluation(two_models_evaluated):
+    at = page_test("evaluate").run()
+    at.multiselect(key="evaluate.delete_ids").set_value([two_models_evaluated[0]]).run()
+    at.button(key="evaluate.delete").click().run()
+    assert not at.exception
+    assert [e["id"] for e in store.list_evaluations()] == [two_models_evaluated[1]]
