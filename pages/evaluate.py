@@ -25,6 +25,9 @@ with st.container(border=True):
     choices = [*BUNDLED, *finetuned_runs()]
     models = st.multiselect("Models", choices, default=[m for m in (current_model_name(),) if m in choices] or choices[:1],
                             key="evaluate.models", help=h("models"))
+    other = st.text_input("Also evaluate (a hub id in the local cache, or a model folder)", key="evaluate.other",
+                          placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model").strip()
+    models = models + [other] if other else models
     tasks = pick_tasks()
     c1, c2, c3, c4 = st.columns(4)
     limit = c1.number_input("Examples per task", 0, 1000, 20, key="evaluate.limit", help=h("limit"))
