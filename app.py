@@ -21,6 +21,9 @@ navigation = st.navigation(
         "Evaluate": [
             st.Page("pages/evaluate.py", title="Evaluation dashboard", icon=":material/leaderboard:"),
         ],
+        "Augment": [
+            st.Page("pages/rag.py", title="RAG chat", icon=":material/forum:"),
+        ],
     }
 )
 

@@ -2,7 +2,7 @@
 
 Commands: ``models`` (the registry, what is installed and cached), ``generate`` (stream a completion to stdout),
 ``next-token`` (the top next tokens with their raw and final probabilities), ``shots`` (accuracy or ROUGE-L as
-few-shot examples are added), ``eval`` (models × tasks, saved to the database), ``train`` (a fine-tuning config, on the same code path as a run started by the app).
+few-shot examples are added), ``eval`` (models × tasks, saved to the database), ``rag`` (ingest, search, ask), ``train`` (a fine-tuning config, on the same code path as a run started by the app).
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
 
@@ -147,6 +147,53 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rag(args: argparse.Namespace) -> int:
+    from core.embeddings import embed, load_embedder
+    from core.retrieval import rag
+    from core.retrieval.index import SUFFIXES_HELP, Settings, ingest_files, load_collection, search
+
+    embedder = load_embedder()
+    if args.rag_command == "ingest":
+        files = []
+        for path in args.paths:
+            files += [(p, p.name) for p in sorted(path.rglob("*")) if p.is_file()] if path.is_dir() else [(path, path.name)]
+        if not files:
+            raise ValueError(f"No files in {', '.join(map(str, args.paths))} ({SUFFIXES_HELP}).")
+        progress = lambda text, fraction: print(f"\r{text:70}", end="", file=sys.stderr)  # noqa: E731
+        result = ingest_files(args.collection, files, embedder, Settings(args.chunk_size, args.overlap, args.kind), progress)
+        print(file=sys.stderr)
+        for name, error in result.errors.items():
+            print(f"skipped: {error}", file=sys.stderr)
+        if result.collection is None:
+            raise ValueError("No file gave any text; the collection was not changed.")
+        c = result.collection
+        print(f"{args.collection}: {len(result.added)} file(s) added; {len(c.documents)} documents, {len(c.chunks)} chunks, {c.kind} index")
+        return 0 if not result.errors else 1
+    collection = rag.ensure_bundled_collection(embedder) if args.collection == rag.BUNDLED_COLLECTION else load_collection(args.collection)
+    query = args.query if args.rag_command == "search" else args.question
+    hits = search(collection, embed(embedder, [query])[0], args.k, args.min_score)
+    if args.rag_command == "search":
+        rows = [{"rank": h.rank, "score": round(h.score, 4), "source": h.chunk.source, "page": h.chunk.page,
+                 "position": h.chunk.position, "text": h.chunk.text} for h in hits]
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        for row in [] if args.json else rows:
+            print(f"{row['rank']:>2}. {row['score']:.3f}  {row['source']} p.{row['page']} #{row['position']}: {row['text'][:100]!r}")
+        return 0
+    loaded = models.load_model(args.model, precision=args.precision)
+    prompt = rag.build_rag_prompt(loaded, query, hits, retrieval=not args.no_retrieval)
+    text = ""
+    for piece in rag.answer_stream(loaded, prompt):
+        text += piece
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    print()
+    for number in rag.citations(text, len(prompt.hits)):
+        hit = prompt.hits[number - 1]
+        print(f"[{number}] {hit.chunk.source} p.{hit.chunk.page} (score {hit.score:.3f})")
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -211,6 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=models.PRECISIONS, default="auto")
     p.add_argument("--json", action="store_true", help="print JSON: metrics and every example")
     p.set_defaults(func=_cmd_eval)
+
+    rag = sub.add_parser("rag", help="retrieval-augmented generation over your documents").add_subparsers(dest="rag_command", required=True)
+    p = rag.add_parser("ingest", help="add files or folders (txt, md, html, pdf) to a collection")
+    p.add_argument("paths", type=Path, nargs="+")
+    p.add_argument("--collection", default="mine", help="collection name (created if new)")
+    p.add_argument("--chunk-size", type=int, default=160, help="tokens per chunk (new collections)")
+    p.add_argument("--overlap", type=int, default=32, help="tokens shared by neighbouring chunks (new collections)")
+    p.add_argument("--kind", default="auto", help="index: exact, hnsw or auto")
+    p.set_defaults(func=_cmd_rag)
+    for name, helptext in (("search", "the chunks most similar to a query"), ("ask", "answer a question from the collection, citing sources")):
+        p = rag.add_parser(name, help=helptext)
+        p.add_argument("query" if name == "search" else "question")
+        p.add_argument("--collection", default="lumenfold", help="collection (default: the bundled Lumenfold knowledge base)")
+        p.add_argument("-k", type=int, default=4, help="chunks to retrieve")
+        p.add_argument("--min-score", type=float, default=0.0, help="drop chunks less similar than this (cosine)")
+        if name == "search":
+            p.add_argument("--json", action="store_true")
+        else:
+            p.add_argument("--model", default=models.DEFAULT_MODEL)
+            p.add_argument("--precision", choices=models.PRECISIONS, default="auto")
+            p.add_argument("--no-retrieval", action="store_true", help="answer without sources (to see the model make things up)")
+        p.set_defaults(func=_cmd_rag)
 
     p = sub.add_parser("train", help="fine-tune from a YAML config (see assets/configs/)")
     p.add_argument("config", type=Path)

@@ -19,7 +19,7 @@ LIFECYCLE = [
     ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).", []),
     ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", [("pages/evaluate.py", "Evaluation dashboard")]),
     ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", []),
-    ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", []),
+    ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", [("pages/rag.py", "RAG chat")]),
 ]
 
 st.title("LLM Lifecycle Lab")

@@ -68,3 +68,28 @@ def test_eval_with_a_broken_task_file_is_one_clear_line(tiny_model_dir, tmp_path
     data.write_text('{"text": "fine", "label": "a"}\n{"text": "no label"}\n')
     assert main(["eval", "--model", str(tiny_model_dir), "--task", f"classification:{data}"]) == 2
     assert "bad.jsonl, line 2: missing 'label'" in capsys.readouterr().err
+
+
+def test_rag_ingest_search_and_ask(tmp_path, tiny_wide_dir, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gate.md").write_text("# Orchard\n\nThe gate code of the Brindle Farm orchard is 4417.")
+    (docs / "bees.txt").write_text("Bees make honey from nectar. A colony has one queen.")
+    (docs / "empty.txt").write_text("")
+    assert main(["rag", "ingest", str(docs), "--collection", "mine"]) == 1  # one file skipped
+    out, err = capsys.readouterr()
+    assert "mine: 2 file(s) added; 2 documents" in out and "skipped: empty.txt is empty" in err
+    assert main(["rag", "search", "What is the gate code?", "--collection", "mine", "-k", "1", "--json"]) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["source"] == "gate.md" and hit["rank"] == 1 and hit["score"] > 0.3
+    assert main(["rag", "ask", "What is the gate code?", "--collection", "mine", "--model", str(tiny_wide_dir), "--precision", "float32"]) == 0
+
+
+def test_rag_ingest_of_only_bad_files_changes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 broken")
+    assert main(["rag", "ingest", str(bad), "--collection", "mine"]) == 2
+    assert "No file gave any text; the collection was not changed." in capsys.readouterr().err
+    from core.retrieval.index import list_collections
+
+    assert list_collections() == []

@@ -190,3 +190,22 @@ def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(barmode="group", height=360, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05))
     return fig
+
+
+def chunk_map(points: "np.ndarray", sources: Sequence[str], texts: Sequence[str], retrieved: Sequence[int],
+              query: "np.ndarray | None") -> go.Figure:
+    """The chunks in 2D (PCA of their embeddings), coloured by document; retrieved chunks ringed; the query a star."""
+    fig = go.Figure()
+    for source in dict.fromkeys(sources):
+        rows = [i for i, s in enumerate(sources) if s == source]
+        fig.add_scatter(x=points[rows, 0], y=points[rows, 1], mode="markers", name=html.escape(source), marker=dict(size=7, opacity=0.7),
+                        text=[html.escape(texts[i][:120]) for i in rows], hovertemplate="%{text}<extra>" + html.escape(source) + "</extra>")
+    if retrieved:
+        fig.add_scatter(x=points[list(retrieved), 0], y=points[list(retrieved), 1], mode="markers", name="retrieved",
+                        marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2, color="black")), hoverinfo="skip")
+    if query is not None:
+        fig.add_scatter(x=[query[0]], y=[query[1]], mode="markers", name="your question", marker=dict(symbol="star", size=18, color="gold",
+                        line=dict(width=1, color="black")))
+    fig.update_layout(height=520, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="PC 1", yaxis_title="PC 2",
+                      legend=dict(font=dict(size=10)))
+    return fig

@@ -244,3 +244,32 @@ def test_evaluation_dashboard_compares_two_models(app_url, browser):
         assert page.locator('[data-testid="stMarkdownContainer"]', has_text=model).count() >= 1
     screenshot(page, "evaluate-examples")
     page.close()
+
+
+def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url, browser, tmp_path):
+    document = tmp_path / "orchard-notes.md"
+    document.write_text("# Orchard notes\n\nThe gate code of the Brindle Farm orchard is 4417. The code changes every spring.\n")
+    page = open_page(browser, app_url + "/rag", 1400)
+    page.get_by_role("tab", name="Documents").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(document))
+    wait_for_app(page)
+    page.get_by_role("button", name="Add to the collection").click()
+    page.get_by_text("Added 1 file(s) to lumenfold: orchard-notes.md").wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Chat").click()
+    box = page.get_by_placeholder("Ask about the documents")
+    box.fill("What is the gate code of the Brindle Farm orchard?")
+    box.press("Enter")
+    source = page.get_by_text("Sources: [1] orchard-notes.md")
+    source.wait_for(timeout=180_000)
+    wait_for_app(page)
+    assert_no_exception(page, "rag chat")
+    assert page.locator('[data-testid="stChatMessage"]').count() == 2
+    assert "4417" in page.locator('[data-testid="stChatMessage"]').last.inner_text()
+    screenshot(page, "rag-chat")
+    page.get_by_role("tab", name="Retrieval inspector").click()
+    page.wait_for_timeout(500)
+    screenshot(page, "rag-inspector")
+    page.get_by_role("tab", name="Map").click()
+    page.wait_for_timeout(800)
+    screenshot(page, "rag-map")
+    page.close()

@@ -1,0 +1,195 @@
+"""Widgets of the RAG chat page: the collection and its settings, the chat with cited sources, the retrieval
+inspector (chunks, scores, the prompt coloured by source), documents, the chunk map and the retrieval test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.paths import ensure_dir, lab_home
+from core.retrieval import index, rag
+from core.ui import charts
+from core.ui.resources import shared_embedder, text_embeddings
+from core.ui.widgets import escape_markdown, help_for
+
+SOURCE_COLORS = ["blue", "green", "orange", "violet", "red", "gray"]
+
+
+@st.cache_resource(show_spinner=False)
+def _bundled_collection_ready() -> bool:
+    """Build the bundled collection once per server (about 10 s of embedding)."""
+    with st.spinner("First use: chunking and embedding the Lumenfold knowledge base (about 10 s)...", show_time=True):
+        rag.ensure_bundled_collection(shared_embedder())
+    return True
+
+
+def pick_collection() -> index.Collection:
+    _bundled_collection_ready()
+    names = index.list_collections()
+    name = st.selectbox("Collection", names, index=names.index(rag.BUNDLED_COLLECTION) if rag.BUNDLED_COLLECTION in names else 0,
+                        key="rag.collection", help="Lumenfold is a fictional company's handbook, products and history, written "
+                        "for this lab: no model can know it. Add your own documents in the Documents tab.")
+    try:
+        return index.load_collection(name)
+    except index.CollectionError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def retrieve(collection: index.Collection, question: str, k: int, min_score: float) -> tuple[list[index.Hit], Any]:
+    vector = text_embeddings((question,))[0]
+    return index.search(collection, vector, k, min_score), vector
+
+
+def colored_prompt(prompt: rag.RagPrompt) -> str:
+    """Markdown of the prompt: each source on its own colour, instruction and question plain (all text escaped)."""
+    out = []
+    for part in prompt.parts:
+        if not part.text:
+            continue
+        if part.kind == "source":
+            color = SOURCE_COLORS[(part.source - 1) % len(SOURCE_COLORS)]
+            out.append("  \n".join(f":{color}-background[{escape_markdown(line)}]" for line in part.text.splitlines() if line))
+        else:
+            out.append(f"**{escape_markdown(part.text.strip())}**" if part.kind == "question" else escape_markdown(part.text.strip()))
+    return "\n\n".join(out)
+
+
+def stream_answer(loaded: Any, prompt: rag.RagPrompt) -> str:
+    """Write the answer as it is generated (shown literally, never as markup); returns its text."""
+    pieces: list[str] = []
+
+    def escaped() -> Any:
+        for piece in rag.answer_stream(loaded, prompt):
+            pieces.append(piece)
+            yield escape_markdown(piece)
+
+    st.write_stream(escaped())
+    return "".join(pieces).strip()
+
+
+def show_sources(prompt_hits: list[index.Hit], answer: str) -> None:
+    """Each source given to the model, marked as cited ([n] in the answer) or quoted (it shares a run of 3 words with
+    the answer: the lab's check, since small models seldom write [n] themselves)."""
+    cited, quoted = rag.citations(answer, len(prompt_hits)), rag.supporting_sources(answer, prompt_hits)
+    used = [n for n in range(1, len(prompt_hits) + 1) if n in cited or n in quoted]
+    if used:
+        st.caption("Sources: " + " ".join(f"[{n}] {prompt_hits[n - 1].chunk.source}" for n in used))
+    for number, hit in enumerate(prompt_hits, start=1):
+        mark = "cited by the model" if number in cited else "quoted in the answer" if number in quoted else "not used"
+        with st.expander(f"[{number}] {hit.chunk.source}, page {hit.chunk.page} · score {hit.score:.3f} · {mark}",
+                         icon=":material/description:" if number in used else None):
+            st.text(hit.chunk.text)
+
+
+def chat_history() -> None:
+    for turn in st.session_state.setdefault("rag.history", []):
+        with st.chat_message(turn["role"]):
+            st.text(turn["content"]) if turn["role"] == "user" else st.markdown(escape_markdown(turn["content"]))
+            if turn.get("hits"):
+                show_sources(turn["hits"], turn["content"])
+            elif turn["role"] == "assistant":
+                st.caption("Answered without retrieval" if not turn.get("retrieval", True) else "No source scored above the minimum.")
+
+
+def documents_tab(collection: index.Collection) -> None:
+    """Index statistics, the documents with a remove button, and uploads into this or a new collection."""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Documents", len(collection.documents))
+    c2.metric("Chunks", f"{len(collection.chunks):,}")
+    c3.metric("Index", collection.kind)
+    c4.metric("Chunk size / overlap", f"{collection.settings.chunk_size} / {collection.settings.overlap}")
+    st.dataframe(pd.DataFrame(collection.documents).drop(columns=["added"], errors="ignore"), hide_index=True)
+    if collection.documents:
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        doomed = c1.selectbox("Remove a document", [d["source"] for d in collection.documents], key="rag.remove_doc")
+        if c2.button("Remove", key="rag.remove", icon=":material/delete:"):
+            index.remove_document(collection.name, doomed)
+            st.rerun()
+    st.subheader("Add documents")
+    target = st.text_input("Into collection (a new name creates it)", collection.name, key="rag.target")
+    h = lambda name: help_for(index.Settings, name)  # noqa: E731
+    new = target not in index.list_collections()
+    c1, c2, c3 = st.columns(3)
+    size = c1.select_slider("Chunk size (tokens)", [32, 64, 96, 128, 160, 200, 256], 160, key="rag.chunk_size", help=h("chunk_size"), disabled=not new)
+    overlap = c2.select_slider("Overlap (tokens)", [0, 8, 16, 32, 48, 64], 32, key="rag.overlap", help=h("overlap"), disabled=not new)
+    kind = c3.selectbox("Index", index.KINDS, key="rag.kind", help=h("kind"), disabled=not new)
+    if not new:
+        st.caption("Chunking and index settings are fixed when a collection is created; type a new name to choose them.")
+    files = st.file_uploader("Files (txt, md, html, pdf)", type=["txt", "md", "markdown", "html", "htm", "pdf"], accept_multiple_files=True,
+                             key="rag.upload")
+    if st.button("Add to the collection", type="primary", disabled=not files, key="rag.add", icon=":material/upload_file:"):
+        try:
+            settings = index.Settings(size, overlap, kind)
+            index.check_name(target)
+        except ValueError as err:
+            st.error(str(err))
+            return
+        folder = ensure_dir(lab_home() / "uploads" / "rag")
+        paths = []
+        for upload in files:
+            path = folder / f"{upload.file_id}-{upload.name}"
+            path.write_bytes(upload.getvalue())
+            paths.append((path, upload.name))
+        bar = st.progress(0.0)
+        report = index.ingest_files(target, paths, shared_embedder(), settings, lambda text, fraction: bar.progress(min(fraction, 1.0), text=text))
+        bar.empty()
+        for error in report.errors.values():
+            st.error(error)
+        if report.added:
+            st.success(f"Added {len(report.added)} file(s) to {target}: {', '.join(report.added)}.")
+            st.session_state["rag.added_to"] = target
+
+
+def map_tab(collection: index.Collection, last: dict[str, Any] | None) -> None:
+    if len(collection.chunks) < 3:
+        st.info("The map needs at least three chunks.")
+        return
+    query = last["vector"][None, :] if last else None
+    points, projected = index.pca_2d(collection.vectors, query)
+    retrieved = [collection.chunks.index(h.chunk) for h in last["hits"] if h.chunk in collection.chunks] if last else []
+    st.plotly_chart(charts.chunk_map(points, [c.source for c in collection.chunks], [c.text for c in collection.chunks], retrieved,
+                                     None if projected is None else projected[0]), key="rag.map")
+    st.caption("Each dot is a chunk, placed by the two main directions of its 384-dimensional MiniLM embedding (PCA). "
+               "Chunks about the same thing sit together; the question's nearest chunks (ringed) are the ones retrieved. "
+               "Two dimensions lose most of the distances, so a ringed chunk can look far from the star.")
+
+
+def retrieval_test_tab(collection: index.Collection, loaded: Any, k: int) -> None:
+    questions = rag.load_questions()
+    if collection.name != rag.BUNDLED_COLLECTION:
+        st.info("The question set is about the bundled Lumenfold collection; choose it to run the test.")
+        return
+    st.caption(f"{len(questions)} questions written for the Lumenfold documents, each with its gold answer and source documents.")
+    if st.button(f"Measure retrieval (hit@{k}, MRR)", key="rag.test_retrieval"):
+        st.session_state["rag.retrieval_report"] = rag.retrieval_test(collection, shared_embedder(), questions, k)
+    report = st.session_state.get("rag.retrieval_report")
+    if report is not None:
+        c1, c2 = st.columns(2)
+        c1.metric(f"hit@{report.k}", f"{report.hit_at_k:.2f}", help="Share of questions with a chunk of a gold document among the top k.")
+        c2.metric("MRR", f"{report.mrr:.2f}", help="Mean of 1/rank of the first chunk from a gold document (0 if none in the top k).")
+        st.dataframe(pd.DataFrame(report.rows), hide_index=True)
+    n = st.slider("Questions to answer (spread over every topic)", 1, len(questions), 10, key="rag.test_n")
+    if st.button(f"Answer {n} questions with and without retrieval", key="rag.test_answers"):
+        bar = st.progress(0.0)
+        rows = rag.answer_test(loaded, collection, shared_embedder(), rag.spread(questions, n), k,
+                               on_progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} questions"))
+        bar.empty()
+        st.session_state["rag.answer_rows"] = rows
+    rows = st.session_state.get("rag.answer_rows")
+    if rows:
+        c1, c2 = st.columns(2)
+        c1.metric("Correct with retrieval", f"{sum(r['correct with'] for r in rows) / len(rows):.0%}")
+        c2.metric("Correct without retrieval", f"{sum(r['correct without'] for r in rows) / len(rows):.0%}")
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    cases = rag.load_injection_cases()
+    if st.button(f"Run the prompt-injection test ({len(cases)} documents with hidden instructions)", key="rag.test_injection"):
+        bar = st.progress(0.0)
+        st.session_state["rag.injection_rows"] = rag.injection_test(loaded, cases, lambda d, t: bar.progress(d / t, text=f"{d} of {t}"))
+        bar.empty()
+    rows = st.session_state.get("rag.injection_rows")
+    if rows:
+        st.metric("Answers that obeyed the document", f"{sum(r['obeyed the document'] for r in rows)} of {len(rows)}")
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
