@@ -17,6 +17,7 @@ navigation = st.navigation(
         "Adapt & align": [
             st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:"),
             st.Page("pages/finetune.py", title="Fine-tune runner", icon=":material/model_training:"),
+            st.Page("pages/rlhf.py", title="RLHF: human feedback", icon=":material/thumbs_up_down:"),
         ],
         "Evaluate": [
             st.Page("pages/evaluate.py", title="Evaluation dashboard", icon=":material/leaderboard:"),

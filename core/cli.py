@@ -2,7 +2,7 @@
 
 Commands: ``models`` (the registry, what is installed and cached), ``generate`` (stream a completion to stdout),
 ``next-token`` (the top next tokens with their raw and final probabilities), ``shots`` (accuracy or ROUGE-L as
-few-shot examples are added), ``eval`` (models × tasks, saved to the database), ``rag`` (ingest, search, ask), ``train`` (a fine-tuning config, on the same code path as a run started by the app).
+few-shot examples are added), ``eval`` (models × tasks, saved to the database), ``rag`` (ingest, search, ask), ``labels`` (export, import, stats of preference rankings), ``train`` (a fine-tuning config, on the same code path as a run started by the app).
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
 
@@ -111,6 +111,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"Cannot read {args.config}: {err}") from err
     if args.max_steps:
         raw["max_steps"] = args.max_steps
+    if raw.get("task") == "reward":  # a reward model (see assets/configs/reward-bundled.yaml)
+        from core.rlhf import RewardConfig, train_reward_job
+
+        reward_config = RewardConfig.from_dict(raw)
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(args.output_dir, reward_config.to_dict())
+        ctx.progress = lambda **fields: print(json.dumps(fields, default=float), flush=True)  # type: ignore[method-assign]
+        print(json.dumps({"result": train_reward_job(ctx)}, default=str))
+        return 0
     config = FinetuneConfig.from_dict(raw)
     main_process = os.environ.get("RANK", "0") == "0"  # under accelerate/torchrun only rank 0 checks the folder
     if main_process and args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
@@ -191,6 +200,31 @@ def _cmd_rag(args: argparse.Namespace) -> int:
     for number in rag.citations(text, len(prompt.hits)):
         hit = prompt.hits[number - 1]
         print(f"[{number}] {hit.chunk.source} p.{hit.chunk.page} (score {hit.score:.3f})")
+    return 0
+
+
+def _cmd_labels(args: argparse.Namespace) -> int:
+    from core import preferences, store
+
+    if args.labels_command == "export":
+        rankings = store.list_rankings()
+        text = preferences.export_pairs(rankings) if args.pairs else preferences.export_rankings(rankings)
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+            print(f"{len(rankings)} rankings written to {args.output}" + (" as TRL pairs" if args.pairs else ""), file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.labels_command == "import":
+        count = preferences.import_jsonl(args.file.read_text(encoding="utf-8"))
+        print(f"{count} rankings imported from {args.file}")
+        return 0
+    rankings = store.list_rankings()
+    stats = {**store.label_counts(), "pairs": len(preferences.pairs_from_rankings(rankings))}
+    result = preferences.agreement(rankings)
+    stats.update({"agreement_items": result.items, "pairwise_agreement": result.pairwise, "fleiss_kappa": result.fleiss_kappa,
+                  "cohen_kappa": result.cohen_kappa})
+    print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{k:20} {v}" for k, v in stats.items()))
     return 0
 
 
@@ -281,7 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-retrieval", action="store_true", help="answer without sources (to see the model make things up)")
         p.set_defaults(func=_cmd_rag)
 
-    p = sub.add_parser("train", help="fine-tune from a YAML config (see assets/configs/)")
+    labels = sub.add_parser("labels", help="the preference rankings people made: export, import, stats").add_subparsers(
+        dest="labels_command", required=True)
+    p = labels.add_parser("export", help="rankings as JSONL (lossless), or --pairs for TRL's {prompt, chosen, rejected}")
+    p.add_argument("--pairs", action="store_true", help="write TRL pairs instead of rankings")
+    p.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(func=_cmd_labels)
+    p = labels.add_parser("import", help="rankings or TRL pairs from JSONL; all or nothing")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_cmd_labels)
+    p = labels.add_parser("stats", help="counts, pairs and agreement between annotators")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_labels)
+
+    p = sub.add_parser("train", help="fine-tune, or train a reward model, from a YAML config (see assets/configs/)")
     p.add_argument("config", type=Path)
     p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
     p.add_argument("--output-dir", type=Path, default=Path(".lab/train-cli"), help="checkpoints and the final model")

@@ -211,7 +211,7 @@ def train_job(ctx: "RunContext") -> dict[str, Any]:
     from transformers.trainer_utils import get_last_checkpoint
 
     config = FinetuneConfig.from_dict(ctx.config)
-    trainer, tokenizer = build_trainer(config, ctx.checkpoints, [_run_callback(ctx)])
+    trainer, tokenizer = build_trainer(config, ctx.checkpoints, [run_callback(ctx)])
     trainable, total = count_parameters(trainer.model)
     if trainer.is_world_process_zero():
         ctx.progress(event="start", trainable=trainable, total=total)
@@ -227,7 +227,11 @@ def train_job(ctx: "RunContext") -> dict[str, Any]:
             "method": config.method, "base_model": config.base_model}
 
 
-def _run_callback(ctx: "RunContext") -> Any:
+# What a run's progress file records from the trainer's logs (reward models add accuracy and margin).
+REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "margin", "eval_accuracy", "eval_margin")
+
+
+def run_callback(ctx: "RunContext") -> Any:
     """A TrainerCallback: progress to progress.jsonl, stop (with a checkpoint) on cancel, fail on a NaN/inf loss."""
     from transformers import TrainerCallback
 
@@ -256,7 +260,7 @@ def _run_callback(ctx: "RunContext") -> Any:
             elapsed = time.monotonic() - self.started
             eta = elapsed / done * (state.max_steps - state.global_step) if done else None
             speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 else None
-            report = {k: logs[k] for k in ("loss", "eval_loss", "learning_rate", "grad_norm") if k in logs}
+            report = {k: logs[k] for k in REPORTED if k in logs}
             ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, tokens_per_s=speed, **report)
 
     return RunCallback()

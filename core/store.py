@@ -1,12 +1,14 @@
-"""The lab's database: evaluation results (and, as the lab grows, the other records several people share).
+"""The lab's database: evaluation results, and the prompts, completions and rankings people label for RLHF.
 
 SQLAlchemy 2 over SQLite in WAL mode at ``$LAB_HOME/lab.db`` by default, so readers never block the writer and a
 class of users can work at once; any SQLAlchemy URL in ``$LAB_DB_URL`` (PostgreSQL for a class server) is used
 instead. Tables are created on first use. Every write is one transaction: it is all there after the commit, or none
-of it is.
+of it is. On SQLite each transaction starts with BEGIN IMMEDIATE, so concurrent writers queue (busy_timeout) instead
+of failing with "database is locked" when a read turns into a write.
 
-Holds: the engine and session per URL, the tables, and the functions that save, list, load and delete evaluations.
-Does not hold: computing the results (``core.evaluation``).
+Holds: the engine and session per URL, the tables, and the functions that save, list, load and delete evaluations,
+and that store prompts, completions, comparisons and rankings (a resubmitted ranking replaces the annotator's last).
+Does not hold: computing results (``core.evaluation``) or turning rankings into pairs and agreement (``core.preferences``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -59,6 +61,54 @@ class EvalExample(Base):
     evaluation: Mapped[Evaluation] = relationship(back_populates="examples")
 
 
+class Prompt(Base):
+    """A prompt to complete and rank: bundled (with its dataset id) or typed by a user."""
+
+    __tablename__ = "rlhf_prompts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(50), default="")
+    source: Mapped[str] = mapped_column(String(50), default="user")
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+
+
+class Completion(Base):
+    """One model answer to a prompt, with how it was sampled."""
+
+    __tablename__ = "rlhf_completions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("rlhf_prompts.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(300))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Comparison(Base):
+    """A set of 2-4 completions of one prompt that annotators rank against each other."""
+
+    __tablename__ = "rlhf_comparisons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("rlhf_prompts.id", ondelete="CASCADE"), index=True)
+    completion_ids: Mapped[list[int]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+
+
+class Ranking(Base):
+    """One annotator's order of a comparison's completions: groups of completion ids, best group first; the ids
+    inside a group are tied. One row per (comparison, annotator): a resubmit replaces it."""
+
+    __tablename__ = "rlhf_rankings"
+    __table_args__ = (UniqueConstraint("comparison_id", "annotator", name="one_ranking_per_annotator"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("rlhf_comparisons.id", ondelete="CASCADE"), index=True)
+    annotator: Mapped[str] = mapped_column(String(100), index=True)
+    order: Mapped[list[list[int]]] = mapped_column("ranking", JSON)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # time spent ranking, as the page measured it
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+
+
 # ---------------------------------------------------------------- engine
 
 
@@ -79,6 +129,7 @@ def engine() -> Engine:
             created = create_engine(url, pool_pre_ping=True)
             if created.dialect.name == "sqlite":
                 event.listen(created, "connect", _sqlite_pragmas)
+                event.listen(created, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
             Base.metadata.create_all(created)
             _engines[url] = created
         return _engines[url]
@@ -93,6 +144,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    connection.isolation_level = None  # the driver's own BEGIN is off: the "begin" event issues BEGIN IMMEDIATE
 
 
 def session() -> Session:
@@ -148,3 +200,152 @@ def delete_evaluation(evaluation_id: int) -> None:
         row = s.get(Evaluation, evaluation_id)
         if row is not None:
             s.delete(row)
+
+
+# ---------------------------------------------------------------- prompts, completions, comparisons, rankings
+
+
+def add_prompts(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert prompts ({text, category?, source?, external_id?}); a prompt whose external_id exists is not repeated."""
+    ids = []
+    with session() as s, s.begin():
+        for row in rows:
+            existing = s.scalar(select(Prompt).where(Prompt.external_id == row["external_id"])) if row.get("external_id") else None
+            if existing is None:
+                existing = Prompt(text=row["text"], category=row.get("category", ""), source=row.get("source", "user"),
+                                  external_id=row.get("external_id"))
+                s.add(existing)
+                s.flush()
+            ids.append(existing.id)
+    return ids
+
+
+def add_comparison(prompt_id: int, completions: list[dict[str, Any]]) -> int:
+    """Store completions ({text, model, settings, seed}) of a prompt and the comparison that shows them together."""
+    if not 2 <= len(completions) <= 4:
+        raise ValueError(f"A comparison shows 2 to 4 completions, got {len(completions)}.")
+    with session() as s, s.begin():
+        rows = [Completion(prompt_id=prompt_id, text=c["text"], model=c["model"], settings=c.get("settings", {}), seed=c.get("seed"))
+                for c in completions]
+        s.add_all(rows)
+        s.flush()
+        comparison = Comparison(prompt_id=prompt_id, completion_ids=[r.id for r in rows])
+        s.add(comparison)
+        s.flush()
+        return comparison.id
+
+
+def prompts_without_comparison() -> list[dict[str, Any]]:
+    with session() as s:
+        done = select(Comparison.prompt_id)
+        return [{"id": p.id, "text": p.text, "category": p.category} for p in s.scalars(select(Prompt).where(Prompt.id.not_in(done)).order_by(Prompt.id))]
+
+
+def get_comparison(comparison_id: int) -> dict[str, Any]:
+    with session() as s:
+        comparison = s.get(Comparison, comparison_id)
+        if comparison is None:
+            raise KeyError(f"No comparison {comparison_id}")
+        prompt = s.get(Prompt, comparison.prompt_id)
+        completions = {c.id: c for c in s.scalars(select(Completion).where(Completion.id.in_(comparison.completion_ids)))}
+        return {"id": comparison.id, "prompt_id": prompt.id, "prompt": prompt.text, "category": prompt.category,
+                "completions": [{"id": i, "text": completions[i].text, "model": completions[i].model,
+                                 "settings": completions[i].settings, "seed": completions[i].seed} for i in comparison.completion_ids]}
+
+
+def next_comparison(annotator: str, exclude: set[int] | frozenset[int] = frozenset()) -> dict[str, Any] | None:
+    """The comparison this annotator has not ranked (nor skipped) with the fewest rankings so far, oldest first."""
+    with session() as s:
+        mine = select(Ranking.comparison_id).where(Ranking.annotator == annotator)
+        counts = (select(Comparison.id, func.count(Ranking.id).label("n")).outerjoin(Ranking, Ranking.comparison_id == Comparison.id)
+                  .where(Comparison.id.not_in(mine)).group_by(Comparison.id).order_by("n", Comparison.id))
+        if exclude:
+            counts = counts.where(Comparison.id.not_in(list(exclude)))
+        row = s.execute(counts.limit(1)).first()
+    return get_comparison(row[0]) if row else None
+
+
+def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], seconds: float | None = None) -> int:
+    """Store an annotator's ranking in one transaction: insert, or replace theirs if they ranked this before."""
+    annotator = annotator.strip()
+    if not annotator:
+        raise ValueError("Type your name as the annotator first.")
+    with session() as s, s.begin():
+        comparison = s.get(Comparison, comparison_id)
+        if comparison is None:
+            raise ValueError(f"No comparison {comparison_id}.")
+        flat = [i for group in order for i in group]
+        if sorted(flat) != sorted(comparison.completion_ids) or any(not group for group in order):
+            raise ValueError(f"A ranking must place each of the completions {comparison.completion_ids} exactly once; got {order}.")
+        values = {"comparison_id": comparison_id, "annotator": annotator, "ranking": order, "seconds": seconds,
+                  "updated": datetime.now(timezone.utc)}
+        insert = _upsert_statement(s)(Ranking.__table__).values(**values)
+        update = {k: insert.excluded[k] for k in ("ranking", "seconds", "updated")}
+        s.execute(insert.on_conflict_do_update(index_elements=["comparison_id", "annotator"], set_=update))
+        return s.scalar(select(Ranking.id).where(Ranking.comparison_id == comparison_id, Ranking.annotator == annotator))
+
+
+def _upsert_statement(s: Session) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE: one statement, so a double submit can never make two rows."""
+    name = s.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise ValueError(f"Rankings need SQLite or PostgreSQL (upsert); {name} is not supported.")
+    return insert
+
+
+def list_rankings() -> list[dict[str, Any]]:
+    """Every ranking with its prompt and completions, in the order they were first saved."""
+    with session() as s:
+        rows = s.execute(select(Ranking, Comparison, Prompt).join(Comparison, Ranking.comparison_id == Comparison.id)
+                         .join(Prompt, Comparison.prompt_id == Prompt.id).order_by(Ranking.id)).all()
+        completion_ids = {i for _, c, _ in rows for i in c.completion_ids}
+        completions = {c.id: c for c in s.scalars(select(Completion).where(Completion.id.in_(completion_ids)))} if completion_ids else {}
+        return [{"id": r.id, "comparison_id": c.id, "annotator": r.annotator, "order": r.order, "seconds": r.seconds,
+                 "prompt": p.text, "category": p.category, "completions": {i: completions[i].text for i in c.completion_ids},
+                 "models": {i: completions[i].model for i in c.completion_ids}, "settings": {i: completions[i].settings for i in c.completion_ids},
+                 "seeds": {i: completions[i].seed for i in c.completion_ids}, "completion_ids": c.completion_ids}
+                for r, c, p in rows]
+
+
+def label_counts() -> dict[str, int]:
+    with session() as s:
+        return {"prompts": s.scalar(select(func.count(Prompt.id))), "comparisons": s.scalar(select(func.count(Comparison.id))),
+                "rankings": s.scalar(select(func.count(Ranking.id))),
+                "annotators": s.scalar(select(func.count(func.distinct(Ranking.annotator))))}
+
+
+def import_rankings(records: list[dict[str, Any]]) -> int:
+    """Store validated rankings ({prompt, category, annotator, completions, ranking by index}) in ONE transaction.
+    Records with the same prompt and completion texts share one comparison (several annotators ranked it)."""
+    with session() as s, s.begin():
+        prompts: dict[str, Prompt] = {}
+        comparisons: dict[tuple[str, tuple[str, ...]], Comparison] = {}
+        for record in records:
+            prompt = prompts.get(record["prompt"]) or s.scalar(select(Prompt).where(Prompt.text == record["prompt"]).limit(1))
+            if prompt is None:
+                prompt = Prompt(text=record["prompt"], category=record.get("category", ""), source="imported")
+                s.add(prompt)
+                s.flush()
+            prompts[record["prompt"]] = prompt
+            key = (record["prompt"], tuple(c["text"] for c in record["completions"]))
+            comparison = comparisons.get(key)
+            if comparison is None:
+                rows = [Completion(prompt_id=prompt.id, text=c["text"], model=c.get("model", "imported"), settings=c.get("settings", {}),
+                                   seed=c.get("seed")) for c in record["completions"]]
+                s.add_all(rows)
+                s.flush()
+                comparison = comparisons[key] = Comparison(prompt_id=prompt.id, completion_ids=[r.id for r in rows])
+                s.add(comparison)
+                s.flush()
+            ids = comparison.completion_ids
+            order = [[ids[i] for i in group] for group in record["ranking"]]
+            values = {"comparison_id": comparison.id, "annotator": record["annotator"], "ranking": order, "seconds": None,
+                      "updated": datetime.now(timezone.utc)}
+            insert = _upsert_statement(s)(Ranking.__table__).values(**values)
+            s.execute(insert.on_conflict_do_update(index_elements=["comparison_id", "annotator"],
+                                                   set_={k: insert.excluded[k] for k in ("ranking", "updated")}))
+    return len(records)

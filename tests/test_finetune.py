@@ -10,7 +10,7 @@ import torch
 from transformers import TrainerCallback
 
 from core import jobs
-from core.finetune import JOB, FinetuneConfig, _run_callback, build_trainer, count_parameters, load_pairs
+from core.finetune import JOB, FinetuneConfig, run_callback, build_trainer, count_parameters, load_pairs
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tiny_wide_dir, p
     straight, _ = build_trainer(config, tmp_path / "straight")
     straight.train()
     ctx = jobs.RunContext(tmp_path, {})
-    interrupted, _ = build_trainer(config, tmp_path / "resumed", [CancelAt(3, ctx), _run_callback(ctx)])
+    interrupted, _ = build_trainer(config, tmp_path / "resumed", [CancelAt(3, ctx), run_callback(ctx)])
     interrupted.train()  # cancelled after step 3: the job's callback saves checkpoint-3 and stops
     assert interrupted.state.global_step == 3
     resumed, _ = build_trainer(config, tmp_path / "resumed")
@@ -69,7 +69,7 @@ def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tiny_wide_dir, p
 
 
 def test_a_nan_loss_stops_the_run_with_the_reason(tmp_path):
-    callback = _run_callback(jobs.RunContext(tmp_path, {}))
+    callback = run_callback(jobs.RunContext(tmp_path, {}))
     state = type("State", (), {"global_step": 7, "max_steps": 10})()
     with pytest.raises(FloatingPointError, match="loss became nan at step 7"):
         callback.on_log(None, state, None, logs={"loss": math.nan})

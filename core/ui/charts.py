@@ -209,3 +209,13 @@ def chunk_map(points: "np.ndarray", sources: Sequence[str], texts: Sequence[str]
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="PC 1", yaxis_title="PC 2",
                       legend=dict(font=dict(size=10)))
     return fig
+
+
+def reward_histogram(chosen: Sequence[float], rejected: Sequence[float]) -> go.Figure:
+    """Rewards of held-out chosen and rejected answers: a good reward model pulls the two apart."""
+    fig = go.Figure()
+    fig.add_histogram(x=list(chosen), name="chosen (preferred)", opacity=0.65, nbinsx=20)
+    fig.add_histogram(x=list(rejected), name="rejected", opacity=0.65, nbinsx=20)
+    fig.update_layout(barmode="overlay", height=300, xaxis_title="reward", yaxis_title="answers", margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(orientation="h", y=1.1))
+    return fig

@@ -33,6 +33,9 @@ CHROMIUM_ARGS = [
 ]
 
 
+E2E: dict[str, Path] = {}  # the served app's LAB_HOME, for tests that check what the app stored
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,6 +46,7 @@ def free_port() -> int:
 def app_url(tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("lab-e2e")
+    E2E["home"] = home
     env = {**os.environ, "LAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
@@ -272,4 +276,34 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     page.get_by_role("tab", name="Map").click()
     page.wait_for_timeout(800)
     screenshot(page, "rag-map")
+    page.close()
+
+
+def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch):
+    from core import store
+
+    monkeypatch.setenv("LAB_HOME", str(E2E["home"]))  # the same database the served app uses
+    for i in range(2):
+        [prompt_id] = store.add_prompts([{"text": f"Give one tip for watering tomatoes ({i}).", "category": "helpful"}])
+        store.add_comparison(prompt_id, [{"text": text, "model": "written", "settings": {}, "seed": None} for text in
+                                         ("Water the soil, not the leaves.", "Tomatoes like to be thirsty.", "Use lemonade.")])
+    page = open_page(browser, app_url + "/rlhf", 1300)
+    name = page.get_by_label("Your name (annotator)")
+    name.fill("keyboard-kim")
+    name.press("Enter")
+    wait_for_app(page)
+    for round in range(2):
+        page.locator("h1").first.click()  # focus on the page, not in a text box, so the keys reach the shortcuts
+        for key in ("2", "1", "t", "3", "Control+Enter"):
+            page.keyboard.press(key)
+            wait_for_app(page)
+        page.get_by_text("Saved your ranking").wait_for(timeout=30_000)
+        assert_no_exception(page, f"rlhf ranking {round + 1}")
+        if round == 0:
+            screenshot(page, "rlhf-label")
+    mine = [r for r in store.list_rankings() if r["annotator"] == "keyboard-kim"]
+    assert len(mine) == 2 and all([len(group) for group in r["order"]] == [1, 2] for r in mine)
+    page.get_by_role("tab", name="Data").click()
+    page.wait_for_timeout(500)
+    screenshot(page, "rlhf-data")
     page.close()

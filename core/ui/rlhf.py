@@ -1,0 +1,231 @@
+"""Widgets of the RLHF page: the labelling queue with keyboard ranking, the labelled data with agreement and export,
+and the reward model (train as a run, watch it, score texts, compare rewards of chosen and rejected answers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs, preferences, store
+from core.data import DATASETS_DIR
+from core.ui.widgets import escape_markdown
+
+LETTERS = "ABCD"
+
+
+def guidelines() -> str:
+    text = (DATASETS_DIR / "preferences.md").read_text(encoding="utf-8")
+    start = text.find("## Labelling guidelines")
+    end = text.find("\n## ", start + 5)
+    return text[start:end if end > 0 else None].removeprefix("## Labelling guidelines").strip() if start >= 0 else ""
+
+
+# ---------------------------------------------------------------- ranking one comparison
+
+
+def _state() -> dict[str, Any]:
+    return st.session_state.setdefault("rlhf.ranking", {"comparison": None, "order": [], "tie": False, "shown": time.time()})
+
+
+def _pick(completion_id: int) -> None:
+    state = _state()
+    placed = {i for group in state["order"] for i in group}
+    if completion_id in placed:
+        return
+    if state["tie"] and state["order"]:
+        state["order"][-1].append(completion_id)
+    else:
+        state["order"].append([completion_id])
+    state["tie"] = False
+
+
+def _tie() -> None:
+    _state()["tie"] = bool(_state()["order"])
+
+
+def _undo() -> None:
+    state = _state()
+    if state["order"]:
+        state["order"][-1].pop()
+        if not state["order"][-1]:
+            state["order"].pop()
+    state["tie"] = False
+
+
+def _skip(comparison_id: int) -> None:
+    st.session_state.setdefault("rlhf.skipped", set()).add(comparison_id)
+    st.session_state.pop("rlhf.ranking", None)
+
+
+def _submit(comparison_id: int, annotator: str) -> None:
+    state = _state()
+    try:
+        store.save_ranking(comparison_id, annotator, state["order"], seconds=time.time() - state["shown"])
+    except ValueError as err:
+        st.session_state["rlhf.message"] = ("error", str(err))
+        return
+    pairs = sum(len(a) * len(b) for i, a in enumerate(state["order"]) for b in state["order"][i + 1:])
+    st.session_state["rlhf.message"] = ("success", f"Saved your ranking of comparison {comparison_id}: {pairs} pairs.")
+    st.session_state.pop("rlhf.ranking", None)
+
+
+def rank_comparison(comparison: dict[str, Any], annotator: str) -> None:
+    """The prompt, its completions anonymised and shuffled, and the ranking built with keys 1-4, T, Backspace, S, Ctrl+Enter."""
+    state = _state()
+    if state["comparison"] != comparison["id"]:
+        state.update(comparison=comparison["id"], order=[], tie=False, shown=time.time())
+    shown = preferences.shuffled(comparison, annotator)
+    letter = {c["id"]: LETTERS[i] for i, c in enumerate(shown)}
+    st.markdown(f"**Prompt** · {escape_markdown(comparison['category'] or 'your own')}")
+    st.text(comparison["prompt"])
+    columns = st.columns(len(shown))
+    placed = {i: rank for rank, group in enumerate(state["order"], start=1) for i in group}
+    for number, (column, completion) in enumerate(zip(columns, shown), start=1):
+        with column.container(border=True):
+            rank = placed.get(completion["id"])
+            st.markdown(f"**{letter[completion['id']]}**" + (f" · ranked {rank}" if rank else ""))
+            st.text(completion["text"])
+            st.button(f"{letter[completion['id']]} next", key=f"rlhf.pick.{number}", shortcut=str(number), on_click=_pick,
+                      args=(completion["id"],), disabled=completion["id"] in placed, width="stretch")
+    order_text = "  >  ".join(" = ".join(letter[i] for i in group) for group in state["order"]) or "nothing yet"
+    st.markdown(f"**Your ranking, best first:** {order_text}" + ("  (tie: the next pick joins the last place)" if state["tie"] else ""))
+    c1, c2, c3, c4 = st.columns(4)
+    c1.button("Tie with the last", key="rlhf.tie", shortcut="T", on_click=_tie, disabled=not state["order"], width="stretch")
+    c2.button("Undo", key="rlhf.undo", shortcut="Backspace", on_click=_undo, disabled=not state["order"], width="stretch")
+    c3.button("Skip", key="rlhf.skip", shortcut="S", on_click=_skip, args=(comparison["id"],), width="stretch")
+    complete = len(placed) == len(shown)
+    c4.button("Submit", key="rlhf.submit", shortcut="Ctrl+Enter", type="primary", on_click=_submit, args=(comparison["id"], annotator),
+              disabled=not complete, width="stretch")
+    st.caption("Keys: 1-4 put a completion next (best first) · T ties the next one with the last · Backspace undoes · "
+               "S skips · Ctrl+Enter submits.")
+    if state["order"]:
+        texts = {c["id"]: letter[c["id"]] for c in shown}
+        pairs = preferences.ranking_to_pairs(comparison["prompt"], [[texts[i] for i in group] for group in state["order"]])
+        st.caption("Pairs this ranking gives the reward model: " + ", ".join(f"{p['chosen']} over {p['rejected']}" for p in pairs))
+
+
+def show_message() -> None:
+    message = st.session_state.pop("rlhf.message", None)
+    if message:
+        getattr(st, message[0])(message[1])
+
+
+# ---------------------------------------------------------------- the labelled data
+
+
+def data_tab() -> None:
+    counts = store.label_counts()
+    rankings = store.list_rankings()
+    pairs = preferences.pairs_from_rankings(rankings)
+    c = st.columns(5)
+    for column, (label, value) in zip(c, [("Prompts", counts["prompts"]), ("Comparisons", counts["comparisons"]),
+                                          ("Rankings", counts["rankings"]), ("Annotators", counts["annotators"]), ("Pairs", len(pairs))]):
+        column.metric(label, value)
+    if rankings:
+        table = pd.DataFrame([{"annotator": r["annotator"], "comparison": r["comparison_id"], "prompt": r["prompt"]} for r in rankings])
+        left, right = st.columns(2)
+        left.caption("Rankings per annotator")
+        left.dataframe(table.groupby("annotator").size().rename("rankings").reset_index(), hide_index=True)
+        right.caption("Annotators per prompt")
+        right.dataframe(table.groupby("prompt").size().rename("annotators").reset_index().sort_values("annotators", ascending=False), hide_index=True)
+        agreement_panel(rankings)
+        with st.expander(f"The {len(pairs)} pairs"):
+            st.dataframe(pd.DataFrame(pairs), hide_index=True)
+    c1, c2 = st.columns(2)
+    c1.download_button("Rankings (JSONL, for import)", preferences.export_rankings(rankings), "rankings.jsonl", "application/jsonl",
+                       disabled=not rankings, icon=":material/download:")
+    c2.download_button("Pairs for TRL (JSONL)", preferences.export_pairs(rankings), "preference-pairs.jsonl", "application/jsonl",
+                       disabled=not rankings, icon=":material/download:")
+    upload = st.file_uploader("Import rankings or TRL pairs (JSONL)", type=["jsonl", "json"], key="rlhf.import")
+    if upload is not None and st.button("Import", key="rlhf.import_button"):
+        try:
+            count = preferences.import_jsonl(upload.getvalue().decode("utf-8", errors="replace"))
+        except preferences.ImportError_ as err:
+            st.error(str(err))
+        else:
+            st.success(f"Imported {count} rankings.")
+
+
+def agreement_panel(rankings: list[dict[str, Any]]) -> None:
+    result = preferences.agreement(rankings)
+    st.markdown("**Agreement between annotators**")
+    if not result.items:
+        st.caption("No comparison has been ranked by two people yet: agreement needs overlap.")
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Pairwise agreement", f"{result.pairwise:.0%}", help=f"On {result.items} completion pairs judged by two or more people.")
+    c2.metric("Fleiss' κ", f"{result.fleiss_kappa:.2f}", help="Agreement beyond chance: 1 perfect, 0 chance level, < 0 worse than chance.")
+    c3.metric("Cohen's κ", "—" if result.cohen_kappa is None else f"{result.cohen_kappa:.2f}", help="Two annotators only.")
+    disputed = preferences.disagreements(rankings)
+    if disputed:
+        st.caption("Where people disagree most")
+        choice = st.selectbox("Look at", [d["comparison_id"] for d in disputed], key="rlhf.disputed",
+                              format_func=lambda cid: next(f"{d['disagreement']:.0%} · {d['prompt'][:80]}" for d in disputed if d["comparison_id"] == cid))
+        comparison = store.get_comparison(choice)
+        names = {c["id"]: LETTERS[i] for i, c in enumerate(comparison["completions"])}
+        for c in comparison["completions"]:
+            st.text(f"{names[c['id']]}: {c['text']}")
+        st.dataframe([{"annotator": r["annotator"], "ranking": " > ".join(" = ".join(names[i] for i in g) for g in r["order"])}
+                      for r in rankings if r["comparison_id"] == choice], hide_index=True)
+
+
+# ---------------------------------------------------------------- the reward model
+
+
+@st.fragment(run_every=2)
+def reward_monitor(run_id: str) -> None:
+    run = jobs.get_run(run_id)
+    steps = [p for p in run.progress() if "step" in p]
+    last = steps[-1] if steps else {}
+    total = run.config.get("max_steps", 1)
+    label = {"queued": "Starting", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    st.progress(min(last.get("step", 0) / total, 1.0), text=f"{label}: step {last.get('step', 0)} of {total}")
+    if run.state == "failed":
+        st.error(run.status.get("error", "failed"))
+    if st.button("Cancel", key=f"rlhf.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
+        jobs.cancel_run(run_id)
+        st.rerun(scope="fragment")
+    frame = pd.DataFrame(steps)
+    left, right = st.columns(2)
+    losses = [k for k in ("loss", "eval_loss") if k in frame]
+    if losses:
+        left.caption("Loss: −log σ(r_chosen − r_rejected)")
+        left.line_chart(frame.set_index("step")[losses].dropna(how="all"))
+    accuracies = [k for k in ("accuracy", "eval_accuracy") if k in frame]
+    if accuracies:
+        right.caption("Accuracy: share of pairs where the chosen answer gets the higher reward")
+        right.line_chart(frame.set_index("step")[accuracies].dropna(how="all"))
+    if run.finished and st.session_state.get("rlhf.shown_run") != run_id:
+        st.session_state["rlhf.shown_run"] = run_id
+        st.rerun()
+
+
+@st.cache_resource(show_spinner="Loading the reward model...", max_entries=2)
+def reward_scorer(model_folder: str) -> Any:
+    from core.rlhf import RewardScorer
+
+    return RewardScorer(model_folder)  # a private model of this run, only ever read
+
+
+def reward_results(run: jobs.Run) -> None:
+    result = run.status.get("result") or {}
+    c1, c2 = st.columns(2)
+    c1.metric("Held-out accuracy", f"{result.get('accuracy', float('nan')):.0%}", help=f"{result.get('held_out_pairs')} pairs the model never trained on")
+    c2.metric("Mean reward margin", f"{result.get('margin', float('nan')):.2f}", help="r_chosen − r_rejected, averaged")
+    scores_path = run.dir / "held_out_rewards.json"
+    if scores_path.exists():
+        from core.ui import charts
+
+        scores = json.loads(scores_path.read_text())
+        st.plotly_chart(charts.reward_histogram([s["chosen"] for s in scores], [s["rejected"] for s in scores]), key=f"rlhf.hist.{run.id}")
+    st.markdown("**Score a text**")
+    prompt = st.text_input("Prompt (optional)", key="rlhf.score_prompt")
+    text = st.text_area("Completion", "Tommy loves television.", key="rlhf.score_text")
+    if st.button("Score", key="rlhf.score") and text.strip():
+        logits = reward_scorer(result["model"]).logits(prompt, text)
+        st.metric("Reward (the head's logit)", f"{logits[0]:.3f}")
+        st.caption(f"Logits: {logits}. A reward model has one output; the higher it is, the more people would prefer this answer.")

@@ -1,0 +1,93 @@
+"""RLHF: people rank a model's answers, rankings become preference pairs, and a reward model learns them."""
+
+import streamlit as st
+
+from core import jobs, preferences, store
+from core.models import BUNDLED
+from core.rlhf import JOB, METHODS, RewardConfig
+from core.ui.frame import run_inside_frame
+from core.ui.resources import shared_model
+from core.ui.rlhf import data_tab, guidelines, rank_comparison, reward_monitor, reward_results, show_message
+from core.ui.state import current_model_name, current_precision
+from core.ui.widgets import help_for
+
+run_inside_frame()
+
+st.title("RLHF: human feedback")
+st.caption(
+    "People rank several answers to the same prompt. Each ranking becomes pairs (better, worse), and a reward model "
+    "learns to give the preferred answer the higher score: loss −log σ(r_chosen − r_rejected). That reward is what "
+    "an RLHF step (PPO, or DPO straight from the pairs) then steers the model towards."
+)
+label_tab, data, reward_tab = st.tabs(["Label", "Data", "Reward model"])
+
+with label_tab:
+    annotator = st.text_input("Your name (annotator)", key="rlhf.annotator", max_chars=100).strip()
+    with st.expander("Guidelines: helpful, honest, harmless"):
+        st.markdown(guidelines())
+    with st.expander("The queue: prompts and completions to rank", expanded=not store.label_counts()["comparisons"]):
+        counts = store.label_counts()
+        waiting = store.prompts_without_comparison()
+        st.caption(f"{counts['prompts']} prompts, {counts['comparisons']} with completions to rank, {len(waiting)} waiting for completions.")
+        c1, c2, c3 = st.columns(3)
+        if c1.button("Add the 120 bundled prompts", key="rlhf.load_prompts"):
+            preferences.load_bundled_prompts()
+            st.rerun()
+        n = c2.select_slider("Completions per prompt", [2, 3, 4], 3, key="rlhf.n")
+        if c3.button(f"Complete all {len(waiting)} in the background", key="rlhf.generate_all", disabled=not waiting):
+            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, {
+                "model": current_model_name(), "n": n, "precision": current_precision()}, name="completions").id
+        own = st.text_input("A prompt of your own", key="rlhf.own_prompt")
+        if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()):
+            [prompt_id] = store.add_prompts([{"text": own.strip(), "source": "user"}])
+            loaded = shared_model(current_model_name(), current_precision())
+            with st.spinner(f"{n} completions by {loaded.info.name}..."):
+                store.add_comparison(prompt_id, preferences.complete(loaded, own.strip(), n))
+        if st.session_state.get("rlhf.generate_run"):
+            run = jobs.get_run(st.session_state["rlhf.generate_run"])
+            done = [p for p in run.progress() if "done" in p]
+            st.progress(done[-1]["done"] / done[-1]["total"] if done else 0.0,
+                        text=f"Completing the queue in the background: {run.state}" + (f", {done[-1]['done']} of {done[-1]['total']}" if done else ""))
+    show_message()
+    if not annotator:
+        st.info("Type your name to start ranking. Your rankings are saved under it; a resubmit replaces your earlier ranking.")
+    else:
+        comparison = store.next_comparison(annotator, st.session_state.get("rlhf.skipped", set()))
+        if comparison is None:
+            st.info("Nothing left for you to rank. Add prompts and completions in the queue above, or come back later.")
+        else:
+            rank_comparison(comparison, annotator)
+
+with data:
+    data_tab()
+
+with reward_tab:
+    h = lambda name: help_for(RewardConfig, name)  # noqa: E731
+    c1, c2, c3 = st.columns(3)
+    base = c1.selectbox("Base model", list(BUNDLED), key="rlhf.base", help=h("base_model"))
+    method = c2.segmented_control("Method", list(METHODS), default="lora", key="rlhf.method", help=h("method")) or "lora"
+    source = c3.selectbox("Pairs", ["bundled", "labels"], key="rlhf.data", help=h("data"),
+                          format_func={"bundled": "186 bundled pairs", "labels": "pairs ranked here"}.get)
+    c1, c2, c3 = st.columns(3)
+    steps = c1.number_input("Steps", 1, 2000, 60, key="rlhf.steps", help=h("max_steps"))
+    lr = c2.number_input("Learning rate", 1e-6, 0.1, 2e-4 if method == "lora" else 1e-5, format="%.1e", key=f"rlhf.lr.{method}", help=h("learning_rate"))
+    batch = c3.select_slider("Batch size", [2, 4, 8, 16], 8, key="rlhf.batch", help=h("batch_size"))
+    if st.button("Train the reward model", type="primary", key="rlhf.train", icon=":material/model_training:"):
+        try:
+            config = RewardConfig(base_model=base, method=method, data=source, max_steps=int(steps), learning_rate=float(lr), batch_size=batch)
+            if source == "labels":
+                from core.rlhf import load_preference_pairs
+
+                load_preference_pairs(config)  # too few labels: say so now, not in the run's log
+        except ValueError as err:
+            st.error(str(err))
+        else:
+            st.session_state["rlhf.reward_run"] = jobs.start_run(JOB, config.to_dict(), name=f"reward-{method}").id
+    runs = jobs.list_runs(JOB)
+    if runs:
+        ids = [r.id for r in runs]
+        selected = st.selectbox("Run", ids, key="rlhf.run",
+                                index=ids.index(st.session_state["rlhf.reward_run"]) if st.session_state.get("rlhf.reward_run") in ids else 0)
+        reward_monitor(selected)
+        if jobs.get_run(selected).state == "done":
+            reward_results(jobs.get_run(selected))

@@ -1,0 +1,73 @@
+"""AppTest: the RLHF page: ranking with the buttons the keys trigger, the data tab, imports and reward training."""
+
+from __future__ import annotations
+
+import json
+
+from core import jobs, store
+from tests.pages.helpers import page_test
+
+
+def seed(n: int = 2) -> list[int]:
+    prompt_ids = store.add_prompts([{"text": f"How do I water tomatoes? ({i})", "category": "helpful"} for i in range(n)])
+    return [store.add_comparison(p, [{"text": f"Answer {j} <b>bold?</b>", "model": "m", "settings": {}, "seed": j} for j in range(3)])
+            for p in prompt_ids]
+
+
+def test_ranking_a_comparison_saves_it_only_after_submit():
+    seed()
+    at = page_test("rlhf").run()
+    at.text_input(key="rlhf.annotator").set_value("ann").run()
+    at.button(key="rlhf.pick.2").click().run()
+    at.button(key="rlhf.tie").click().run()
+    at.button(key="rlhf.pick.1").click().run()
+    assert store.label_counts()["rankings"] == 0
+    at.button(key="rlhf.pick.3").click().run()
+    at.button(key="rlhf.submit").click().run()
+    assert not at.exception
+    [ranking] = store.list_rankings()
+    assert ranking["annotator"] == "ann" and [len(g) for g in ranking["order"]] == [2, 1]
+    assert any("Saved your ranking" in s.value and "2 pairs" in s.value for s in at.success)
+    assert any("<b>bold?</b>" in t.value for t in at.text)  # model text is shown as text, never as HTML
+
+
+def test_undo_and_skip():
+    first, second = seed()
+    at = page_test("rlhf").run()
+    at.text_input(key="rlhf.annotator").set_value("bob").run()
+    at.button(key="rlhf.pick.1").click().run()
+    at.button(key="rlhf.undo").click().run()
+    assert at.button(key="rlhf.submit").disabled
+    at.button(key="rlhf.skip").click().run()
+    assert at.session_state["rlhf.ranking"]["comparison"] == second
+
+
+def test_data_tab_shows_agreement_and_a_bad_import_is_refused():
+    [cid] = seed(1)
+    ids = [c["id"] for c in store.get_comparison(cid)["completions"]]
+    store.save_ranking(cid, "ann", [[ids[0]], [ids[1]], [ids[2]]])
+    store.save_ranking(cid, "bob", [[ids[0]], [ids[2]], [ids[1]]])
+    at = page_test("rlhf").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rankings"] == "2" and metrics["Pairs"] == "6" and metrics["Pairwise agreement"] == "67%"
+    at.file_uploader(key="rlhf.import").upload("bad.jsonl", b'{"prompt": "p", "chosen": "c"}\n').run()
+    at.button(key="rlhf.import_button").click().run()
+    assert "line 1: missing or empty rejected" in at.error[0].value
+    assert store.label_counts()["rankings"] == 2
+
+
+def test_training_a_reward_model_starts_a_run():
+    at = page_test("rlhf").run()
+    at.number_input(key="rlhf.steps").set_value(5).run()
+    at.button(key="rlhf.train").click().run()
+    assert not at.exception
+    [run] = jobs.list_runs()
+    assert run.config["target"] == "core.rlhf:train_reward_job" and run.config["max_steps"] == 5 and run.config["data"] == "bundled"
+    jobs.cancel_run(run.id)
+
+
+def test_training_on_too_few_labels_says_so():
+    at = page_test("rlhf").run()
+    at.selectbox(key="rlhf.data").set_value("labels").run()
+    at.button(key="rlhf.train").click().run()
+    assert "at least 2 comparisons" in at.error[0].value and jobs.list_runs() == []
