@@ -186,10 +186,12 @@ class RewardScorer:
         self.model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32, local_files_only=True).eval()
 
     def logits(self, prompt: str, completion: str) -> list[float]:
-        """The head's outputs for prompt + completion joined as in training (one number: the reward)."""
+        """The head's outputs for prompt + completion + EOS, joined exactly as TRL did in training (one number: the reward)."""
         import torch
 
-        ids = self.tokenizer(trl_prompt(prompt) + completion if prompt else completion, return_tensors="pt", truncation=True, max_length=1024)
+        text = (trl_prompt(prompt) if prompt.strip() else "") + completion
+        eos = self.tokenizer.eos_token or ""
+        ids = self.tokenizer(text if text.endswith(eos) else text + eos, return_tensors="pt", truncation=True, max_length=1024)
         with torch.inference_mode():
             return self.model(**ids).logits[0].float().tolist()
 

@@ -93,3 +93,27 @@ def test_rag_ingest_of_only_bad_files_changes_nothing(tmp_path, capsys):
     from core.retrieval.index import list_collections
 
     assert list_collections() == []
+
+
+def test_labels_export_import_and_stats(tmp_path, monkeypatch, capsys):
+    from core import store
+
+    [prompt_id] = store.add_prompts([{"text": "Name a bee.", "category": "helpful"}])
+    cid = store.add_comparison(prompt_id, [{"text": t, "model": "m"} for t in ("Buzz", "A honeybee.", "Bees?")])
+    ids = [c["id"] for c in store.get_comparison(cid)["completions"]]
+    store.save_ranking(cid, "ann", [[ids[1]], [ids[0], ids[2]]])
+    assert main(["labels", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["rankings"] == 1 and stats["pairs"] == 2
+    out = tmp_path / "rankings.jsonl"
+    assert main(["labels", "export", "--output", str(out)]) == 0
+    assert main(["labels", "export", "--pairs"]) == 0
+    pairs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("A honeybee.", "Buzz"), ("A honeybee.", "Bees?")]
+    monkeypatch.setenv("LAB_HOME", str(tmp_path / "other"))
+    assert main(["labels", "import", str(out)]) == 0
+    assert len(store.list_rankings()) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x"}\n')
+    assert main(["labels", "import", str(bad)]) == 2
+    assert "line 1: missing annotator, completions, ranking" in capsys.readouterr().err

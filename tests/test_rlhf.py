@@ -61,3 +61,19 @@ def test_config_rejects_bad_values():
         RewardConfig(method="qlora")
     with pytest.raises(ValueError, match="data must be bundled or labels or an existing file"):
         RewardConfig(data="/nope.jsonl")
+
+
+def test_the_scorer_reads_a_text_exactly_as_trl_trained_on_it(tiny_model_dir, tmp_path):
+    import torch
+
+    from core.rlhf import build_reward_trainer
+
+    config = RewardConfig(base_model=str(tiny_model_dir), method="full", data=str(preference_file(tmp_path, 8)), max_steps=1)
+    trainer, tokenizer, held_out = build_reward_trainer(config, tmp_path / "out")
+    trainer.model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    scorer = RewardScorer(tmp_path / "model")
+    row = trainer.eval_dataset[0]
+    with torch.no_grad():
+        expected = float(trainer.model(input_ids=torch.tensor([row["chosen_ids"]])).logits[0, 0])
+    assert scorer.reward(held_out[0]["prompt"], held_out[0]["chosen"]) == pytest.approx(expected, abs=1e-5)
