@@ -15,6 +15,12 @@ from core.data import DATASETS_DIR
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
+_COMPONENT_DIR = DATASETS_DIR.parent / "components"
+# A drag-and-drop list (Streamlit custom component v2: plain HTML, CSS and JS shipped in assets/components/).
+_RANKER = st.components.v2.component(
+    "lab_ranker", html=(_COMPONENT_DIR / "ranker.html").read_text(), css=(_COMPONENT_DIR / "ranker.css").read_text(),
+    js=(_COMPONENT_DIR / "ranker.js").read_text(),
+)
 
 
 def guidelines() -> str:
@@ -91,6 +97,12 @@ def rank_comparison(comparison: dict[str, Any], annotator: str) -> None:
             st.text(completion["text"])
             st.button(f"{letter[completion['id']]} next", key=f"rlhf.pick.{number}", shortcut=str(number), on_click=_pick,
                       args=(completion["id"],), disabled=completion["id"] in placed, width="stretch")
+    with st.expander("Or drag them into order (no ties)"):
+        dragged = _RANKER(data={"items": [{"id": c["id"], "letter": letter[c["id"]], "text": c["text"]} for c in shown]},
+                          key=f"rlhf.drag.{comparison['id']}", on_order_change=lambda: None)
+        if dragged is not None and getattr(dragged, "order", None):
+            state.update(order=[[int(i)] for i in dragged.order], tie=False)
+            st.rerun()  # redraw the cards and the buttons with the dragged order
     order_text = "  >  ".join(" = ".join(letter[i] for i in group) for group in state["order"]) or "nothing yet"
     st.markdown(f"**Your ranking, best first:** {order_text}" + ("  (tie: the next pick joins the last place)" if state["tie"] else ""))
     c1, c2, c3, c4 = st.columns(4)

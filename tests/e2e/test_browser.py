@@ -303,6 +303,33 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
             screenshot(page, "rlhf-label")
     mine = [r for r in store.list_rankings() if r["annotator"] == "keyboard-kim"]
     assert len(mine) == 2 and all([len(group) for group in r["order"]] == [1, 2] for r in mine)
+    # A third prompt, ranked by dragging: the last completion to the top, then Ctrl+Enter.
+    [prompt_id] = store.add_prompts([{"text": "Name a pollinator.", "category": "helpful"}])
+    store.add_comparison(prompt_id, [{"text": t, "model": "written", "settings": {}, "seed": None} for t in ("Bees", "Rocks", "Moths")])
+    page.reload()
+    wait_for_app(page)
+    name = page.get_by_label("Your name (annotator)")
+    name.fill("keyboard-kim")
+    name.press("Enter")
+    wait_for_app(page)
+    page.get_by_text("Or drag them into order").click()
+    rows = page.locator("ol.ranker li")
+    rows.first.wait_for(timeout=30_000)
+    bottom_text = rows.nth(2).inner_text()
+    source, target = rows.nth(2).bounding_box(), rows.nth(0).bounding_box()
+    page.mouse.move(source["x"] + 20, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target["x"] + 20, target["y"] + 3, steps=12)  # onto the top edge of the first row
+    page.mouse.up()
+    order_shown = [rows.nth(i).inner_text() for i in range(3)]
+    assert order_shown[0] == bottom_text, order_shown
+    page.get_by_role("button", name="Use this order").click()
+    wait_for_app(page)
+    page.locator("h1").first.click()
+    page.keyboard.press("Control+Enter")
+    page.get_by_text("Saved your ranking").wait_for(timeout=30_000)
+    [dragged] = [r for r in store.list_rankings() if r["prompt"] == "Name a pollinator." and r["annotator"] == "keyboard-kim"]
+    assert dragged["completions"][dragged["order"][0][0]] == bottom_text.split()[-1]
     page.get_by_role("tab", name="Data").click()
     page.wait_for_timeout(500)
     screenshot(page, "rlhf-data")
