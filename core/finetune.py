@@ -259,7 +259,7 @@ def run_callback(ctx: "RunContext") -> Any:
             done = state.global_step - self.first_step
             elapsed = time.monotonic() - self.started
             eta = elapsed / done * (state.max_steps - state.global_step) if done else None
-            speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 else None
+            speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 and tokens > self.first_tokens else None
             report = {k: logs[k] for k in REPORTED if k in logs}
             ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, tokens_per_s=speed, **report)
 
