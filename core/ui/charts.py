@@ -145,20 +145,21 @@ def label_probabilities_chart(probabilities: dict[str, float]) -> go.Figure:
     return fig
 
 
-def loss_chart(curves: dict[str, list[dict]]) -> go.Figure:
-    """Train loss (lines) and eval loss (dashed, markers) against the step, one colour per run."""
+def loss_chart(curves: dict[str, list[dict]], metric: str = "loss") -> go.Figure:
+    """A training metric (lines) and its held-out value (dashed, markers: measured every few steps) against the step,
+    one colour per run. ``metric`` is the progress key: "loss", or "accuracy" for reward models."""
     import plotly.colors
 
     fig = go.Figure()
     palette = plotly.colors.qualitative.Plotly
     for i, (run, rows) in enumerate(curves.items()):
         color = palette[i % len(palette)]
-        train = [r for r in rows if "loss" in r]
-        evals = [r for r in rows if "eval_loss" in r]
-        fig.add_scatter(x=[r["step"] for r in train], y=[r["loss"] for r in train], name=f"{run} train", line_color=color)
-        fig.add_scatter(x=[r["step"] for r in evals], y=[r["eval_loss"] for r in evals], name=f"{run} eval",
+        train = [r for r in rows if metric in r]
+        evals = [r for r in rows if f"eval_{metric}" in r]
+        fig.add_scatter(x=[r["step"] for r in train], y=[r[metric] for r in train], name=f"{run} train", line_color=color)
+        fig.add_scatter(x=[r["step"] for r in evals], y=[r[f"eval_{metric}"] for r in evals], name=f"{run} eval",
                         mode="lines+markers", line=dict(color=color, dash="dash"))
-    fig.update_layout(height=360, xaxis_title="step", yaxis_title="loss", legend=dict(orientation="h", y=-0.25),
+    fig.update_layout(height=360, xaxis_title="step", yaxis_title=metric, legend=dict(orientation="h", y=-0.25),
                       margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
@@ -214,8 +215,8 @@ def chunk_map(points: "np.ndarray", sources: Sequence[str], texts: Sequence[str]
 def reward_histogram(chosen: Sequence[float], rejected: Sequence[float]) -> go.Figure:
     """Rewards of held-out chosen and rejected answers: a good reward model pulls the two apart."""
     fig = go.Figure()
-    fig.add_histogram(x=list(chosen), name="chosen (preferred)", opacity=0.65, nbinsx=20)
-    fig.add_histogram(x=list(rejected), name="rejected", opacity=0.65, nbinsx=20)
+    fig.add_histogram(x=list(chosen), name="chosen (preferred)", opacity=0.6, nbinsx=20, marker_color="#2ca02c")
+    fig.add_histogram(x=list(rejected), name="rejected", opacity=0.6, nbinsx=20, marker_color="#d62728")
     fig.update_layout(barmode="overlay", height=300, xaxis_title="reward", yaxis_title="answers", margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(orientation="h", y=1.1))
     return fig

@@ -201,16 +201,15 @@ def reward_monitor(run_id: str) -> None:
     if st.button("Cancel", key=f"rlhf.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
         jobs.cancel_run(run_id)
         st.rerun(scope="fragment")
-    frame = pd.DataFrame(steps)
+    from core.ui import charts
+
     left, right = st.columns(2)
-    losses = [k for k in ("loss", "eval_loss") if k in frame]
-    if losses:
-        left.caption("Loss: −log σ(r_chosen − r_rejected)")
-        left.line_chart(frame.set_index("step")[losses].dropna(how="all"))
-    accuracies = [k for k in ("accuracy", "eval_accuracy") if k in frame]
-    if accuracies:
+    if any("loss" in s for s in steps):
+        left.caption("Loss: −log σ(r_chosen − r_rejected), per batch and on the held-out pairs")
+        left.plotly_chart(charts.loss_chart({run_id: steps}), key=f"rlhf.loss.{run_id}")
+    if any("accuracy" in s for s in steps):
         right.caption("Accuracy: share of pairs where the chosen answer gets the higher reward")
-        right.line_chart(frame.set_index("step")[accuracies].dropna(how="all"))
+        right.plotly_chart(charts.loss_chart({run_id: steps}, "accuracy"), key=f"rlhf.accuracy.{run_id}")
     if run.finished and st.session_state.get("rlhf.shown_run") != run_id:
         st.session_state["rlhf.shown_run"] = run_id
         st.rerun()
