@@ -47,6 +47,12 @@ def app_url(tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("lab-e2e")
     E2E["home"] = home
+    # Convert the bundled models' GGUF files first (once per checkout, shared through LAB_MODEL_CACHE): the page
+    # tests below then time the app, not the one-off conversion, which takes minutes on a busy 2-core machine.
+    from core.models import BUNDLED, convert_bundled
+
+    for name in BUNDLED:
+        convert_bundled(name)
     env = {**os.environ, "LAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
