@@ -321,10 +321,13 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
     page.get_by_text("Or drag them into order").click()
     rows = page.locator("ol.ranker li")
     rows.first.wait_for(timeout=30_000)
+    page.locator("ol.ranker").scroll_into_view_if_needed()
+    page.wait_for_timeout(600)  # the expander's opening animation moves the rows
     bottom_text = rows.nth(2).inner_text()
     source, target = rows.nth(2).bounding_box(), rows.nth(0).bounding_box()
     page.mouse.move(source["x"] + 20, source["y"] + source["height"] / 2)
     page.mouse.down()
+    page.mouse.move(source["x"] + 20, source["y"] + source["height"] / 2 - 5, steps=3)  # start the drag
     page.mouse.move(target["x"] + 20, target["y"] + 3, steps=12)  # onto the top edge of the first row
     page.mouse.up()
     order_shown = [rows.nth(i).inner_text() for i in range(3)]
