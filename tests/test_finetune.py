@@ -158,6 +158,12 @@ def test_a_finished_run_loads_as_a_model_and_steps_correctly(method, tiny_wide_d
     for _ in range(3):
         stepper.advance()
         assert torch.allclose(stepper.logits, next_token_logits(tuned, stepper.ids), atol=1e-5)
+    # The evaluation dashboard generates in padded batches: a run's model must answer the same way batched.
+    from core.prompting import generate_answer
+    from core.sampling import generate_batch
+
+    prompts = [encode_prompt(tuned, text) for text in ("Summarize: the bank", "Summarize: the bank is open at 3 and 4.")]
+    assert generate_batch(tuned, prompts, 6) == [generate_answer(tuned, p, 6) for p in prompts]
 
 
 def test_the_report_compares_answers_and_measures_forgetting(tiny_wide_dir, pairs_file):

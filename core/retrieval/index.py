@@ -11,7 +11,10 @@ Index kinds: ``exact`` (IndexFlatIP: inner product of unit vectors = cosine, exa
 graph index for large collections; no training step, recall set by ``ef_search``). ``auto`` picks exact below
 ``HNSW_FROM`` chunks.
 
-Does not hold: extraction or chunking, prompts or answers (``core.retrieval.rag``).
+Holds: ``Settings``, ``Collection``, ``build_index``/``search``, versioned saves and loads, ``add_documents`` and
+``remove_document``, ``ingest_files`` (each file extracted in a limited child process, then chunked, embedded and
+indexed) and ``pca_2d`` for the chunk map.
+Does not hold: how text is extracted or chunked (sibling modules), prompts or answers (``core.retrieval.rag``).
 """
 
 from __future__ import annotations
