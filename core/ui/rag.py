@@ -150,8 +150,11 @@ def map_tab(collection: index.Collection, last: dict[str, Any] | None) -> None:
     query = last["vector"][None, :] if last else None
     points, projected = index.pca_2d(collection.vectors, query)
     retrieved = [collection.chunks.index(h.chunk) for h in last["hits"] if h.chunk in collection.chunks] if last else []
-    st.plotly_chart(charts.chunk_map(points, [c.source for c in collection.chunks], [c.text for c in collection.chunks], retrieved,
-                                     None if projected is None else projected[0]), key="rag.map")
+    sources = [c.source for c in collection.chunks]
+    if len(set(sources)) > 12:  # too many colours to tell apart: colour by the file name's first word (product-, policy-...)
+        sources = [s.split("-")[0].split(".")[0] for s in sources]
+    texts = [f"{c.source}: {c.text}" for c in collection.chunks]
+    st.plotly_chart(charts.chunk_map(points, sources, texts, retrieved, None if projected is None else projected[0]), key="rag.map")
     st.caption("Each dot is a chunk, placed by the two main directions of its 384-dimensional MiniLM embedding (PCA). "
                "Chunks about the same thing sit together; the question's nearest chunks (ringed) are the ones retrieved. "
                "Two dimensions lose most of the distances, so a ringed chunk can look far from the star.")
