@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core import jobs, preferences, store
+from core import jobs, store
 from core.data import DataError
 from core.rlhf import RewardConfig, RewardScorer, load_preference_pairs, train_reward_job
 

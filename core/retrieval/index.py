@@ -154,6 +154,12 @@ def new_collection(name: str, settings: Settings) -> Collection:
     return Collection(check_name(name), settings, [], np.zeros((0, 384), dtype=np.float32), [])
 
 
+def current_version(name: str) -> str:
+    """The saved version a collection's CURRENT points at ("" if none): a cache key that changes with every save."""
+    pointer = collections_dir() / check_name(name) / "CURRENT"
+    return pointer.read_text().strip() if pointer.exists() else ""
+
+
 def load_collection(name: str) -> Collection:
     import faiss
     import numpy as np

@@ -3,7 +3,6 @@ the leaderboard, the per-example drill-down with shared words highlighted, the c
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -12,9 +11,8 @@ import streamlit as st
 
 from core import evaluation, jobs, metrics, store
 from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, parse_task, task_kind
-from core.paths import ensure_dir, lab_home
 from core.ui import charts
-from core.ui.widgets import escape_markdown
+from core.ui.widgets import escape_markdown, save_upload
 
 PER_EXAMPLE = {"multiple_choice": "acc_norm", "classification": "accuracy", "summarization": "rougeL_f", "translation": "bleu",
                "perplexity": "perplexity"}
@@ -36,10 +34,7 @@ def pick_tasks() -> list[str]:
             except EvalError as err:
                 st.error(str(err))
             else:
-                digest = hashlib.sha256(upload.getvalue()).hexdigest()[:12]
-                path = ensure_dir(lab_home() / "uploads") / f"{digest}-{upload.name}"
-                path.write_bytes(upload.getvalue())
-                names.append(f"{kind}:{path}")
+                names.append(f"{kind}:{save_upload(upload)}")
                 st.success(f"{upload.name}: {len(task.test)} examples to score, {len(task.pool)} for shots. Added to the tasks.")
     return names
 
@@ -91,9 +86,9 @@ def leaderboard_section(evaluations: list[dict[str, Any]]) -> None:
         st.caption("BLEU: sacrebleu " + _bleu_signature())
     c1, c2 = st.columns(2)
     c1.download_button("Leaderboard (CSV)", pd.DataFrame(rows).to_csv(index=False), "leaderboard.csv", "text/csv", icon=":material/download:")
-    full = [store.load_evaluation(e["id"]) for e in evaluations]
-    c2.download_button("Results with every example (JSON)", json.dumps(full, default=str, ensure_ascii=False, indent=1), "evaluations.json",
-                       "application/json", icon=":material/download:")
+    ids = [e["id"] for e in evaluations]
+    c2.download_button("Results with every example (JSON)", lambda: json.dumps([store.load_evaluation(i) for i in ids], default=str,
+                       ensure_ascii=False, indent=1), "evaluations.json", "application/json", icon=":material/download:")
 
 
 def _bleu_signature() -> str:

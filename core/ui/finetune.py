@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import streamlit as st
@@ -10,9 +9,8 @@ import streamlit as st
 from core import jobs
 from core.data import BUNDLED, DataError
 from core.finetune import FinetuneConfig, load_pairs
-from core.paths import ensure_dir, lab_home
 from core.ui import charts
-from core.ui.widgets import help_for
+from core.ui.widgets import help_for, save_upload
 
 METHOD_TITLES = {"full": "Full fine-tuning", "lora": "LoRA", "prompt_tuning": "Prompt tuning"}
 DEFAULT_LR = {"full": 1e-5, "lora": 2e-4, "prompt_tuning": 3e-2}
@@ -49,9 +47,7 @@ def pick_dataset() -> str:
     if upload is None:
         st.info("Upload a file of {prompt, completion} rows, or pick a bundled dataset.")
         st.stop()
-    digest = hashlib.sha256(upload.getvalue()).hexdigest()[:12]
-    path = ensure_dir(lab_home() / "uploads") / f"{digest}-{upload.name}"
-    path.write_bytes(upload.getvalue())
+    path = save_upload(upload)
     try:
         pairs = load_pairs(str(path))
     except DataError as err:

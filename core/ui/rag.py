@@ -8,11 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.paths import ensure_dir, lab_home
 from core.retrieval import index, rag
 from core.ui import charts
 from core.ui.resources import shared_embedder, text_embeddings
-from core.ui.widgets import escape_markdown, help_for
+from core.ui.widgets import escape_markdown, help_for, save_upload
 
 SOURCE_COLORS = ["blue", "green", "orange", "violet", "red", "gray"]
 
@@ -25,6 +24,12 @@ def _bundled_collection_ready() -> bool:
     return True
 
 
+@st.cache_resource(show_spinner="Loading the collection...", max_entries=4)
+def _loaded_collection(name: str, version: str) -> index.Collection:
+    """Read from disk once per saved version, not on every rerun (each chat message is one). Shared: only searched."""
+    return index.load_collection(name)
+
+
 def pick_collection() -> index.Collection:
     _bundled_collection_ready()
     names = index.list_collections()
@@ -32,7 +37,7 @@ def pick_collection() -> index.Collection:
                         key="rag.collection", help="Lumenfold is a fictional company's handbook, products and history, written "
                         "for this lab: no model can know it. Add your own documents in the Documents tab.")
     try:
-        return index.load_collection(name)
+        return _loaded_collection(name, index.current_version(name))
     except index.CollectionError as err:
         st.error(str(err))
         st.stop()
@@ -127,12 +132,7 @@ def documents_tab(collection: index.Collection) -> None:
         except ValueError as err:
             st.error(str(err))
             return
-        folder = ensure_dir(lab_home() / "uploads" / "rag")
-        paths = []
-        for upload in files:
-            path = folder / f"{upload.file_id}-{upload.name}"
-            path.write_bytes(upload.getvalue())
-            paths.append((path, upload.name))
+        paths = [(save_upload(upload), upload.name) for upload in files]
         bar = st.progress(0.0)
         report = index.ingest_files(target, paths, shared_embedder(), settings, lambda text, fraction: bar.progress(min(fraction, 1.0), text=text))
         bar.empty()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import string
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from core import models
+from core.paths import ensure_dir, lab_home
 from core.ui.resources import shared_model
 from core.ui.state import OTHER_MODEL, current_model_name, current_precision, init_state
 
@@ -51,6 +55,15 @@ _ESCAPE = {c: "\\" + c for c in string.punctuation}
 def escape_markdown(text: str) -> str:
     """Text from a dataset, an upload or a model shown literally inside Streamlit markdown (no links, no formatting)."""
     return "".join(_ESCAPE.get(c, c) for c in text)
+
+
+def save_upload(upload: Any) -> Path:
+    """An uploaded file saved under $LAB_HOME/uploads/, named by a hash of its bytes (a child process can then read it,
+    and the same upload twice is one file)."""
+    data = upload.getvalue()
+    path = ensure_dir(lab_home() / "uploads") / f"{hashlib.sha256(data).hexdigest()[:12]}-{upload.name}"
+    path.write_bytes(data)
+    return path
 
 
 def human_count(n: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from core import jobs, store
 from tests.pages.helpers import page_test
