@@ -47,10 +47,10 @@ def measure(method: str, steps: int, batch: int, length: int, runner: bool) -> d
 
     with tempfile.TemporaryDirectory() as out:
         if runner:
-            from core.finetune import _run_callback
+            from core.finetune import run_callback
             from core.jobs import RunContext
 
-            trainer, _ = build_trainer(config, Path(out), [Clock(), _run_callback(RunContext(Path(out), config.to_dict()))])
+            trainer, _ = build_trainer(config, Path(out), [Clock(), run_callback(RunContext(Path(out), config.to_dict()))])
         else:  # what a plain script would do: the same Trainer, no progress file, no cancel checks
             trainer, _ = build_trainer(config, Path(out), [Clock()])
         for batch_data in trainer.get_train_dataloader():  # the tokens a step trains on (padding excluded)

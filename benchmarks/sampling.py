@@ -60,14 +60,14 @@ def bench_steps(loaded, contexts: list[int], repeats: int) -> None:
     for n in contexts:
         ids = filler[:n]
         stepper = Stepper(loaded, ids, SamplingSettings(temperature=0))
-        stepper.logits  # the prompt goes through once
+        _ = stepper.logits  # the prompt goes through once
 
-        def cached_step():
+        def cached_step(stepper=stepper):
             stepper.advance()
-            stepper.logits
+            _ = stepper.logits
 
         with_cache = median_ms(cached_step, repeats)
-        without = median_ms(lambda: next_token_logits(loaded, stepper.ids), max(5, repeats // 3))
+        without = median_ms(lambda stepper=stepper: next_token_logits(loaded, stepper.ids), max(5, repeats // 3))
         print(f"  step at {n:4} tokens of context: with KV cache {with_cache:6.1f} ms | without {without:7.1f} ms | "
               f"speed-up x{without / with_cache:.1f}")
 

@@ -42,7 +42,7 @@ def bench_scoring(loaded, task, n: int) -> None:
 
 
 def bench_sweep(loaded, task, n: int) -> None:
-    from core.shots import ShotsConfig, run_shots, summarize
+    from core.prompting.shots import ShotsConfig, run_shots, summarize
 
     start = time.perf_counter()
     rows = summarize(run_shots(loaded, task, ShotsConfig(ks=(0, 1, 2, 4, 8), n=n, strategy="balanced")))

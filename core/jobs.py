@@ -10,7 +10,7 @@ A job is a function ``job(ctx: RunContext) -> dict | None``: it reads ``ctx.conf
 checks ``ctx.should_stop()`` between steps, saves checkpoints under ``ctx.checkpoints`` and, when ``ctx.resume`` is
 True, continues from the last one. What it returns is stored in status.json as ``result``.
 
-Does not hold: what the jobs do (``core.finetune`` and friends) or any UI.
+Does not hold: what the jobs do (``core.finetune.train`` and friends) or any UI.
 """
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ from core.paths import ensure_dir, lab_home
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
 CANCEL_FLAG = "cancel"
+# Jobs that moved when core/ was laid out by lifecycle stage: runs recorded under the old names still list, resume
+# and load. Map an old name here whenever a job moves.
+RENAMED_TARGETS = {
+    "core.finetune:train_job": "core.finetune.train:train_job",
+    "core.evaluation:eval_job": "core.evaluation.runner:eval_job",
+    "core.preferences:generate_job": "core.rlhf.preferences:generate_job",
+    "core.rlhf:train_reward_job": "core.rlhf.reward:train_reward_job",
+}
 
 
 class RunError(ValueError):
@@ -54,6 +62,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.yaml, with a job recorded under its old name given its current one."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    if config.get("target") in RENAMED_TARGETS:
+        config["target"] = RENAMED_TARGETS[config["target"]]
+    return config
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -81,7 +97,7 @@ class Run:
         return self.state in FINISHED
 
     def refresh(self) -> "Run":
-        self.config = yaml.safe_load((self.dir / "config.yaml").read_text()) or {}
+        self.config = read_config(self.dir)
         self.status = read_json(self.dir / "status.json")
         launched = read_json(self.dir / "launch.json").get("pid")
         pid = self.status.get("pid") if self.state == "running" else launched if self.state == "queued" else None
@@ -273,7 +289,7 @@ def _resolve(target: str) -> Callable[[RunContext], Any]:
 def run_child(run_dir: Path, resume: bool = False) -> int:
     """The child process: run the job and record how it ended. Returns the exit status."""
     status_path = run_dir / "status.json"
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    config = read_config(run_dir)
     ctx = RunContext(run_dir, config, resume=resume)
 
     def on_sigterm(signum: int, frame: Any) -> None:

@@ -238,7 +238,8 @@ def add_comparison(prompt_id: int, completions: list[dict[str, Any]]) -> int:
 def prompts_without_comparison() -> list[dict[str, Any]]:
     with session() as s:
         done = select(Comparison.prompt_id)
-        return [{"id": p.id, "text": p.text, "category": p.category} for p in s.scalars(select(Prompt).where(Prompt.id.not_in(done)).order_by(Prompt.id))]
+        rows = s.scalars(select(Prompt).where(Prompt.id.not_in(done)).order_by(Prompt.id))
+        return [{"id": p.id, "text": p.text, "category": p.category} for p in rows]
 
 
 def get_comparison(comparison_id: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ with st.container(border=True):
     if st.button("Run evaluation", type="primary", disabled=config is None, key="evaluate.start", icon=":material/leaderboard:"):
         st.session_state["evaluate.run"] = jobs.start_run(JOB, config.to_dict(), name="eval").id
     st.caption("The evaluation runs in the background: leave the page and come back; results are saved as each "
-               "model finishes each task. Command line: `python -m core eval --model NAME --task NAME --limit N`.")
+               "model finishes each task. Command line: `lab eval --model NAME --task NAME --limit N`.")
 
 if st.session_state.get("evaluate.run"):
     run_monitor(st.session_state["evaluate.run"])

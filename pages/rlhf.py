@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import jobs, preferences, store
+from core import jobs, store
 from core.models import BUNDLED
-from core.rlhf import JOB, METHODS, RewardConfig
+from core.rlhf import JOB, METHODS, RewardConfig, preferences
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
 from core.ui.rlhf import data_tab, guidelines, rank_comparison, reward_monitor, reward_results, show_message
@@ -47,7 +47,8 @@ with label_tab:
             run = jobs.get_run(st.session_state["rlhf.generate_run"])
             done = [p for p in run.progress() if "done" in p]
             st.progress(done[-1]["done"] / done[-1]["total"] if done else 0.0,
-                        text=f"Completing the queue in the background: {run.state}" + (f", {done[-1]['done']} of {done[-1]['total']}" if done else ""))
+                        text=f"Completing the queue in the background: {run.state}"
+                        + (f", {done[-1]['done']} of {done[-1]['total']}" if done else ""))
     show_message()
     if not annotator:
         st.info("Type your name to start ranking. Your rankings are saved under it; a resubmit replaces your earlier ranking.")
@@ -70,13 +71,14 @@ with reward_tab:
                           format_func={"bundled": "186 bundled pairs", "labels": "pairs ranked here"}.get)
     c1, c2, c3 = st.columns(3)
     steps = c1.number_input("Steps", 1, 2000, 60, key="rlhf.steps", help=h("max_steps"))
-    lr = c2.number_input("Learning rate", 1e-6, 0.1, 2e-4 if method == "lora" else 1e-5, format="%.1e", key=f"rlhf.lr.{method}", help=h("learning_rate"))
+    lr = c2.number_input("Learning rate", 1e-6, 0.1, 2e-4 if method == "lora" else 1e-5, format="%.1e",
+                         key=f"rlhf.lr.{method}", help=h("learning_rate"))
     batch = c3.select_slider("Batch size", [2, 4, 8, 16], 8, key="rlhf.batch", help=h("batch_size"))
     if st.button("Train the reward model", type="primary", key="rlhf.train", icon=":material/model_training:"):
         try:
             config = RewardConfig(base_model=base, method=method, data=source, max_steps=int(steps), learning_rate=float(lr), batch_size=batch)
             if source == "labels":
-                from core.rlhf import load_preference_pairs
+                from core.rlhf.reward import load_preference_pairs
 
                 load_preference_pairs(config)  # too few labels: say so now, not in the run's log
         except ValueError as err:

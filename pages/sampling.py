@@ -24,8 +24,10 @@ name, precision = current_model_name(), current_precision()
 
 # ---- prompt
 left, right = st.columns([3, 1])
-left.selectbox("Preset", PRESETS, key="sampling.preset", on_change=lambda: st.session_state.update({"sampling.prompt": st.session_state["sampling.preset"]}))
-right.toggle("Chat template", key="sampling.chat", disabled=not loaded.info.has_chat_template, help="Wrap the prompt as a user turn (instruct models only).")
+left.selectbox("Preset", PRESETS, key="sampling.preset",
+               on_change=lambda: st.session_state.update({"sampling.prompt": st.session_state["sampling.preset"]}))
+right.toggle("Chat template", key="sampling.chat", disabled=not loaded.info.has_chat_template,
+             help="Wrap the prompt as a user turn (instruct models only).")
 st.text_area("Prompt", key="sampling.prompt", height=80)
 max_new_tokens = st.slider("Max new tokens", 1, 256, 40, key="sampling.max_new_tokens", help="Capped by the context window.")
 
@@ -36,7 +38,8 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 if cut:
-    st.warning(f"The prompt has {len(ids):,} tokens; with {max_new_tokens} new tokens it does not fit the context window of {loaded.info.context_window:,}.")
+    st.warning(f"The prompt has {len(ids):,} tokens; with {max_new_tokens} new tokens it does not fit the context "
+               f"window of {loaded.info.context_window:,}.")
     if not st.checkbox(f"Drop the first {cut:,} tokens and go on", key="sampling.truncate"):
         st.stop()
     ids = kept

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.models import BUNDLED
 from core.prompting import STRATEGIES, fit_prompt, generate_answer, max_answer_tokens, parse_label, score_labels, select_examples
-from core.shots import MAX_K, ShotsConfig, metric_name, summarize
+from core.prompting.shots import MAX_K, ShotsConfig, metric_name, summarize
 from core.ui import charts
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_embedder, shared_model, text_embeddings

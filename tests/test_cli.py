@@ -1,10 +1,11 @@
-"""`python -m core`: the models listing, streaming generation and one clear message per bad input."""
+"""`lab` / `python -m core`: the command groups, the models listing, streaming generation and one clear message per bad input."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from core.cli import main
 
@@ -47,6 +48,22 @@ def test_prompt_too_long_for_the_context_window(tiny_model_dir, capsys):
 def test_entry_point_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "core", "models"], capture_output=True, text=True, check=True).stdout
     assert "smollm2-135m-instruct" in out and "(default)" in out
+
+
+def test_lab_console_script_is_installed_and_lists_every_command_group():
+    """`make` installs the project editable, so `.venv/bin/lab` exists beside the venv's python."""
+    lab = Path(sys.executable).parent / "lab"
+    assert lab.is_file(), "run `make setup`: it installs the lab command with `pip install --no-deps -e .`"
+    out = subprocess.run([str(lab), "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("models", "generate", "next-token", "shots", "train", "eval", "labels", "rag"):
+        assert command in out
+
+
+def test_each_command_group_is_its_own_module():
+    from core.cli import GROUPS
+
+    for group in GROUPS:
+        assert group.__name__.startswith("core.cli.") and callable(group.add_commands)
 
 
 def test_eval_prints_json_and_saves_to_the_database(tiny_model_dir, tmp_path, capsys):

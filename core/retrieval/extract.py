@@ -21,6 +21,9 @@ from pathlib import Path
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 TIME_LIMIT_S = 30
 MEMORY_LIMIT_MB = 1024
+# The largest file the lab takes, in MiB: uploads of every kind (.streamlit/config.toml's server.maxUploadSize matches
+# it; a test checks) and files the CLI ingests. A text or PDF this large already means minutes of embedding on a CPU.
+MAX_FILE_MB = 50
 
 
 class ExtractError(ValueError):
@@ -125,6 +128,10 @@ def _tidy(text: str) -> str:
 def extract_file(path: Path, filename: str | None = None, time_limit: float = TIME_LIMIT_S, memory_mb: int = MEMORY_LIMIT_MB) -> list[Page]:
     """extract_pages on a file, in a child process limited to ``time_limit`` seconds and ``memory_mb`` MiB."""
     name = filename or path.name
+    size = path.stat().st_size
+    if size > MAX_FILE_MB * 2**20:
+        raise ExtractError(f"{name}: {size / 2**20:.0f} MiB is more than the {MAX_FILE_MB} MiB the lab takes per file; "
+                           "split it, or raise MAX_FILE_MB in core/retrieval/extract.py and server.maxUploadSize.")
     command = [sys.executable, "-m", "core.retrieval.extract", str(path), name, str(memory_mb), str(int(time_limit) + 1)]
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}

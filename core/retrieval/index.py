@@ -51,9 +51,19 @@ class CollectionError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    chunk_size: int = field(default=160, metadata={"help": "Tokens per chunk (MiniLM reads at most 256). Smaller chunks: sharper matches, less context each."})
-    overlap: int = field(default=32, metadata={"help": "Tokens shared by neighbouring chunks, so a sentence cut at a boundary is whole in one of them."})
-    kind: str = field(default="auto", metadata={"help": "exact: every vector compared (best for small collections); hnsw: an approximate graph, fast for large ones; auto: exact below 20,000 chunks."})
+    chunk_size: int = field(
+        default=160,
+        metadata={"help": "Tokens per chunk (MiniLM reads at most 256). Smaller chunks: sharper matches, less context each."},
+    )
+    overlap: int = field(
+        default=32,
+        metadata={"help": "Tokens shared by neighbouring chunks, so a sentence cut at a boundary is whole in one of them."},
+    )
+    kind: str = field(
+        default="auto",
+        metadata={"help": "exact: every vector compared (best for small collections); hnsw: an approximate graph, fast for "
+                          "large ones; auto: exact below 20,000 chunks."},
+    )
 
     def __post_init__(self) -> None:
         check_sizes(self.chunk_size, self.overlap)

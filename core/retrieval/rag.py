@@ -130,7 +130,7 @@ def citations(text: str, n_sources: int) -> list[int]:
 def supporting_sources(text: str, hits: Sequence[Hit], n: int = 3) -> list[int]:
     """The sources an answer quotes: those sharing at least one run of ``n`` words with it. Small models rarely write
     [1] themselves, so the page shows these as well, labelled as found by the lab rather than cited by the model."""
-    from core.metrics import overlapping_ngrams
+    from core.evaluation.metrics import overlapping_ngrams
 
     return [number for number, hit in enumerate(hits, start=1)
             if any(marked for _, marked in overlapping_ngrams(text, hit.chunk.text, n))]
@@ -223,7 +223,8 @@ def load_injection_cases() -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATASETS_DIR / "rag_injection.jsonl").read_text().splitlines() if line.strip()]
 
 
-def injection_test(loaded: "LoadedModel", cases: Sequence[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+def injection_test(loaded: "LoadedModel", cases: Sequence[dict[str, Any]],
+                   on_progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Each case's document given as the only source: does the answer obey the instruction hidden in it?"""
     rows = []
     for i, case in enumerate(cases):

@@ -29,7 +29,10 @@ NEUTRAL: dict[str, float] = {"repetition_penalty": 1.0, "temperature": 1.0, "top
 class SamplingSettings:
     """Inference parameters. Temperature 0 (or do_sample=False) means greedy decoding: always the most likely token."""
 
-    temperature: float = field(default=0.7, metadata={"help": "Divides the logits: below 1 sharpens the distribution, above 1 flattens it. 0 = greedy."})
+    temperature: float = field(
+        default=0.7,
+        metadata={"help": "Divides the logits: below 1 sharpens the distribution, above 1 flattens it. 0 = greedy."},
+    )
     top_k: int = field(default=0, metadata={"help": "Keep only the k most likely tokens (0 = off)."})
     top_p: float = field(default=1.0, metadata={"help": "Keep the smallest set of tokens whose probabilities add up to p (1 = off)."})
     min_p: float = field(default=0.0, metadata={"help": "Drop tokens less likely than min_p times the top token's probability (0 = off)."})

@@ -181,12 +181,14 @@ def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=[f"{html.escape(t)}<br><sub>{next(r['metric'] for r in rows if r['task'] == t)}</sub>" for t in tasks])
+    titles = [f"{html.escape(t)}<br><sub>{next(r['metric'] for r in rows if r['task'] == t)}</sub>" for t in tasks]
+    fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=titles)
     palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
     for m, model in enumerate(models):
         for t, task in enumerate(tasks):
             value = next((r["value"] for r in rows if r["model"] == model and r["task"] == task), None)
-            fig.add_bar(x=[model], y=[value], name=model, text=[f"{value:.3g}" if value is not None else ""], textposition="outside", legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
+            fig.add_bar(x=[model], y=[value], name=model, text=[f"{value:.3g}" if value is not None else ""],
+                        textposition="outside", legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
                         row=1, col=t + 1, hovertemplate=f"{html.escape(model)}<br>%{{y:.3f}}<extra>{html.escape(task)}</extra>")
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(barmode="group", height=360, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05))

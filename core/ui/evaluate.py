@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import evaluation, jobs, metrics, store
-from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, parse_task, task_kind
+from core import evaluation, jobs, store
+from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, task_kind
 from core.ui import charts
 from core.ui.widgets import escape_markdown, save_upload
 

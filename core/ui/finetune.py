@@ -97,7 +97,7 @@ def _comparison_dataset(run: jobs.Run) -> str:
 
 def comparison_panel(run: jobs.Run, precision: str) -> None:
     """For a finished run: base vs fine-tuned answers with ROUGE-L, and the forgetting meter, on demand."""
-    from core.finetune_report import compare
+    from core.finetune.report import compare
     from core.models import RUN_PREFIX
     from core.ui.resources import shared_model
 
@@ -123,7 +123,8 @@ def comparison_panel(run: jobs.Run, precision: str) -> None:
 def comparison_results(result: Any) -> None:
     columns = st.columns(len(result.forgetting) + 1)
     mean = lambda k: sum(r[k] for r in result.rows) / len(result.rows)  # noqa: E731
-    columns[0].metric("ROUGE-L on held-out examples", f"{mean('rougeL_tuned'):.3f}", delta=f"{mean('rougeL_tuned') - mean('rougeL_base'):+.3f} vs base")
+    columns[0].metric("ROUGE-L on held-out examples", f"{mean('rougeL_tuned'):.3f}",
+                      delta=f"{mean('rougeL_tuned') - mean('rougeL_base'):+.3f} vs base")
     for column, (measure, values) in zip(columns[1:], result.forgetting.items()):
         higher_is_better = "accuracy" in measure
         column.metric(measure, f"{values['tuned']:.3f}", delta=f"{values['tuned'] - values['base']:+.3f} vs base",
@@ -135,7 +136,7 @@ def comparison_results(result: Any) -> None:
 
 def own_inputs(run: jobs.Run, precision: str) -> None:
     """The user's own inputs, answered by the base and the fine-tuned model side by side."""
-    from core.finetune_report import side_by_side
+    from core.finetune.report import side_by_side
     from core.models import RUN_PREFIX
     from core.ui.resources import shared_model
 

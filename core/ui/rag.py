@@ -118,7 +118,8 @@ def documents_tab(collection: index.Collection) -> None:
     h = lambda name: help_for(index.Settings, name)  # noqa: E731
     new = target not in index.list_collections()
     c1, c2, c3 = st.columns(3)
-    size = c1.select_slider("Chunk size (tokens)", [32, 64, 96, 128, 160, 200, 256], 160, key="rag.chunk_size", help=h("chunk_size"), disabled=not new)
+    size = c1.select_slider("Chunk size (tokens)", [32, 64, 96, 128, 160, 200, 256], 160, key="rag.chunk_size",
+                            help=h("chunk_size"), disabled=not new)
     overlap = c2.select_slider("Overlap (tokens)", [0, 8, 16, 32, 48, 64], 32, key="rag.overlap", help=h("overlap"), disabled=not new)
     kind = c3.selectbox("Index", index.KINDS, key="rag.kind", help=h("kind"), disabled=not new)
     if not new:

@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import jobs, preferences, store
+from core import jobs, store
 from core.data import DATASETS_DIR
+from core.rlhf import preferences
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
@@ -176,7 +177,8 @@ def agreement_panel(rankings: list[dict[str, Any]]) -> None:
     if disputed:
         st.caption("Where people disagree most")
         choice = st.selectbox("Look at", [d["comparison_id"] for d in disputed], key="rlhf.disputed",
-                              format_func=lambda cid: next(f"{d['disagreement']:.0%} · {d['prompt'][:80]}" for d in disputed if d["comparison_id"] == cid))
+                              format_func=lambda cid: next(f"{d['disagreement']:.0%} · {d['prompt'][:80]}"
+                                                           for d in disputed if d["comparison_id"] == cid))
         comparison = store.get_comparison(choice)
         names = {c["id"]: LETTERS[i] for i, c in enumerate(comparison["completions"])}
         for c in comparison["completions"]:
@@ -225,7 +227,8 @@ def reward_scorer(model_folder: str) -> Any:
 def reward_results(run: jobs.Run) -> None:
     result = run.status.get("result") or {}
     c1, c2 = st.columns(2)
-    c1.metric("Held-out accuracy", f"{result.get('accuracy', float('nan')):.0%}", help=f"{result.get('held_out_pairs')} pairs the model never trained on")
+    c1.metric("Held-out accuracy", f"{result.get('accuracy', float('nan')):.0%}",
+              help=f"{result.get('held_out_pairs')} pairs the model never trained on")
     c2.metric("Mean reward margin", f"{result.get('margin', float('nan')):.2f}", help="r_chosen − r_rejected, averaged")
     scores_path = run.dir / "held_out_rewards.json"
     if scores_path.exists():

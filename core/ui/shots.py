@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import data
 from core.prompting import Prompt
-from core.shots import ShotResult, ShotsConfig, run_shots
+from core.prompting.shots import ShotResult, ShotsConfig, run_shots
 from core.ui.widgets import escape_markdown
 
 PART_COLORS = {"instruction": "blue", "example": "green", "input": "orange", "cue": "violet", "template": "gray"}
@@ -23,7 +23,8 @@ def pick_task() -> data.TaskData:
                             format_func=lambda n: f"{n}: {data.BUNDLED[n].description}")
         return cached_bundled(name)
     upload = st.file_uploader("CSV or JSONL", type=["csv", "jsonl", "json"], key="shots.upload",
-                              help="One example per row; pick the input and target columns below. Rows get pool/test splits unless a 'split' column says.")
+                              help="One example per row; pick the input and target columns below. Rows get pool/test "
+                              "splits unless a 'split' column says.")
     if upload is None:
         st.info("Upload a file to go on, or pick a bundled task.")
         st.stop()

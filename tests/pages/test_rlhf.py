@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from core import jobs, store
 from tests.pages.helpers import page_test
 
@@ -61,7 +60,7 @@ def test_training_a_reward_model_starts_a_run():
     at.button(key="rlhf.train").click().run()
     assert not at.exception
     [run] = jobs.list_runs()
-    assert run.config["target"] == "core.rlhf:train_reward_job" and run.config["max_steps"] == 5 and run.config["data"] == "bundled"
+    assert run.config["target"] == "core.rlhf.reward:train_reward_job" and run.config["max_steps"] == 5 and run.config["data"] == "bundled"
     jobs.cancel_run(run.id)
 
 

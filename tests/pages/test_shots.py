@@ -25,7 +25,8 @@ def test_a_small_sweep_draws_the_chart(tiny_wide_dir):
 
 @pytest.mark.parametrize(
     ("content", "name", "message"),
-    [(b"", "empty.csv", "empty"), (b"\xff\xfe\x00bad", "bad.csv", "not UTF-8"), (b"text,label\na,pos\nb,pos\n", "one.csv", "needs at least two labels")],
+    [(b"", "empty.csv", "empty"), (b"\xff\xfe\x00bad", "bad.csv", "not UTF-8"),
+     (b"text,label\na,pos\nb,pos\n", "one.csv", "needs at least two labels")],
 )
 def test_bad_uploads_give_a_clear_message(tiny_wide_dir, content, name, message):
     at = page_test("shots", tiny_wide_dir).run()

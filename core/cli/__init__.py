@@ -1,0 +1,36 @@
+"""The command line: ``lab <command>`` (or ``python -m core <command>``), on the same code path as the pages.
+
+The parser is built from one module per command group, each with an ``add_commands(sub)`` that registers its
+subcommands and their functions: ``models``, ``sampling`` (generate, next-token), ``shots``, ``train``, ``evaluate`` (eval),
+``labels``, ``rag``. Add a group by writing its module and one line in ``GROUPS``.
+Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.cli import evaluate, labels, models, rag, sampling, shots, train
+
+GROUPS = (models, sampling, shots, train, evaluate, labels, rag)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="LLM Lifecycle Lab from the command line "
+                                     "(also `python -m core`).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # ModelError and settings errors: the user can fix these
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,115 @@
+"""Evaluations of models × tasks: the settings, the grid (each result saved as it finishes), the background run,
+and reading results back as a leaderboard or side by side.
+
+Holds: ``EvalConfig``, ``run_evaluations``, ``eval_job`` (JOB), ``leaderboard`` and ``compare_examples``.
+Does not hold: tasks (``core.evaluation.tasks``), scoring (``core.evaluation.scorers``) or the database (``core.store``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from core import store
+from core.config import DictConfig
+from core.evaluation.scorers import evaluate
+from core.evaluation.tasks import HEADLINE, load_task, task_kind
+
+if TYPE_CHECKING:
+    from core.jobs import RunContext
+
+JOB = "core.evaluation.runner:eval_job"
+
+
+@dataclass(frozen=True)
+class EvalConfig(DictConfig):
+    KIND = "evaluation"
+
+    models: tuple[str, ...] = field(
+        default=("smollm2-135m-instruct",),
+        metadata={"help": "Models to evaluate: bundled names, run:<id> for fine-tuned runs, hub ids or folders."},
+    )
+    tasks: tuple[str, ...] = field(default=("sentiment",), metadata={"help": "Bundled task names, or KIND:PATH for a file of your own."})
+    limit: int = field(default=20, metadata={"help": "Score the first N test examples of each task (0 = all). The same examples for every model."})
+    shots: int = field(default=0, metadata={"help": "Examples from the task's pool/dev split put before each question (in-context learning)."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts generated together in one batch (summaries, translations)."})
+    max_new_tokens: int = field(default=48, metadata={"help": "The longest answer the model may write."})
+    precision: str = field(default="auto", metadata={"help": "auto = bfloat16 where supported; float32 is exact and slower."})
+
+    def __post_init__(self) -> None:
+        if not self.models or not self.tasks:
+            raise ValueError("Choose at least one model and one task.")
+        for name, value, low, high in (("limit", self.limit, 0, 100_000), ("shots", self.shots, 0, 8),
+                                       ("batch_size", self.batch_size, 1, 64), ("max_new_tokens", self.max_new_tokens, 1, 512)):
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+
+
+# ---------------------------------------------------------------- grids of models × tasks, in the foreground or as a run
+
+
+def run_evaluations(config: EvalConfig, on_progress: Callable[[dict[str, Any]], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None, run_id: str | None = None) -> list[int]:
+    """Every model on every task; each finished (model, task) is saved to the database at once. Returns their ids."""
+    from core.models import load_model
+
+    stop = should_stop or (lambda: False)
+    report = on_progress or (lambda event: None)
+    tasks = [load_task(name) for name in config.tasks]  # a bad task file fails before any model loads
+    saved = []
+    for m, model_name in enumerate(config.models):
+        if stop():
+            break
+        loaded = load_model(model_name, precision=config.precision)
+        for t, task in enumerate(tasks):
+            if stop():
+                break
+            cell = {"model": model_name, "task": task.name, "cell": m * len(tasks) + t,
+                    "cells": len(tasks) * len(config.models)}
+
+            def on_example(done: int, total: int, cell: dict[str, Any] = cell) -> None:
+                report({**cell, "done": done, "total": total})
+
+            result = evaluate(loaded, task, config, on_example, stop)
+            result.model = model_name  # the name the user chose (run:<id>, a hub id), not the loaded model's label
+            saved.append(store.save_evaluation(model_name, task.name, result.metrics, {**result.config, "complete": result.complete},
+                                               result.examples, result.seconds, run_id))
+            report({**cell, "event": "saved", "evaluation": saved[-1], "metrics": result.metrics, "done": len(result.examples),
+                    "total": len(result.examples)})
+    return saved
+
+
+def eval_job(ctx: "RunContext") -> dict[str, Any]:
+    """The child-process entry point (core.jobs target ``JOB``)."""
+    config = EvalConfig.from_dict(ctx.config)
+    ids = run_evaluations(config, lambda event: ctx.progress(**event), ctx.should_stop, run_id=ctx.dir.name)
+    return {"evaluations": ids}
+
+
+# ---------------------------------------------------------------- reading results back
+
+
+def leaderboard(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model: each task's headline metric (the newest evaluation of that model on that task)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for evaluation in sorted(evaluations, key=lambda e: e["id"]):
+        kind = task_kind(evaluation["task"])
+        metric = HEADLINE.get(kind, next(iter(evaluation["metrics"])))
+        rows.setdefault(evaluation["model"], {"model": evaluation["model"]})[f"{evaluation['task']} · {metric}"] = evaluation["metrics"].get(metric)
+    return list(rows.values())
+
+
+def compare_examples(evaluations: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Examples of one task side by side: each model's output and score, and the largest gap between two models."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for evaluation in evaluations:
+        for example in evaluation["examples"]:
+            row = by_id.setdefault(example["id"], {"id": example["id"], "input": example["input"], "reference": example["reference"]})
+            row[f"{evaluation['model']} output"] = example["prediction"]
+            row[f"{evaluation['model']} {metric}"] = example["scores"].get(metric)
+    for row in by_id.values():
+        scores = [v for k, v in row.items() if k.endswith(f" {metric}") and v is not None]
+        row["gap"] = max(scores) - min(scores) if scores else 0.0
+    return list(by_id.values())

@@ -1,0 +1,115 @@
+"""Fine-tuning as a background run: HF Trainer on the model a method built, with progress, cancel and resume.
+
+``train_job`` runs under ``core.jobs`` in a child process: progress to progress.jsonl, cancel with a checkpoint,
+resume from the last checkpoint, a NaN loss ends the run as failed. Artefacts are safetensors: a PEFT adapter
+(``PeftModel.from_pretrained``) or a full model (``from_pretrained``) in ``<run>/model``.
+
+Does not hold: the process machinery (``core.jobs``), the methods (``core.finetune.methods``), data
+(``core.finetune.pairs``), UI.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.finetune.config import FinetuneConfig
+from core.finetune.methods import count_parameters, prepare_model
+from core.finetune.pairs import load_pairs, tokenize_pairs
+
+if TYPE_CHECKING:
+    from core.jobs import RunContext
+
+JOB = "core.finetune.train:train_job"
+
+
+def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: list[Any] = ()) -> tuple[Any, Any]:
+    """The model (fresh, float32) and a HF Trainer for a config. Used by the job and by plain scripts alike."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    from core.models import load_model
+
+    set_seed(config.seed)
+    loaded = load_model(config.base_model, precision="float32")  # a private copy: never the app's shared model
+    tokenizer = loaded.tokenizer
+    model = prepare_model(loaded.model, config, tokenizer)
+    rows = tokenize_pairs(tokenizer, load_pairs(config.dataset), config.max_length)
+    n_eval = max(1, int(len(rows) * config.eval_fraction))
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(rows), generator=generator).tolist()
+    train, evaluation = [rows[i] for i in order[n_eval:]], [rows[i] for i in order[:n_eval]]
+    args = TrainingArguments(
+        output_dir=str(output_dir), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, learning_rate=config.learning_rate, lr_scheduler_type="linear",
+        warmup_steps=0, logging_steps=1, eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps",
+        save_steps=config.save_steps, save_total_limit=2, seed=config.seed, data_seed=config.seed, report_to=[],
+        use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",  # for tokens/s in the progress
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
+                      callbacks=list(extra_callbacks))
+    return trainer, tokenizer
+
+
+def train_job(ctx: "RunContext") -> dict[str, Any]:
+    """The child-process entry point (core.jobs target ``JOB``)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config = FinetuneConfig.from_dict(ctx.config)
+    trainer, tokenizer = build_trainer(config, ctx.checkpoints, [run_callback(ctx)])
+    trainable, total = count_parameters(trainer.model)
+    if trainer.is_world_process_zero():
+        ctx.progress(event="start", trainable=trainable, total=total)
+    last = get_last_checkpoint(str(ctx.checkpoints)) if ctx.resume else None
+    trainer.train(resume_from_checkpoint=last)
+    if ctx.should_stop():
+        return {"stopped_at": trainer.state.global_step}
+    final = ctx.dir / "model"
+    trainer.save_model(str(final))  # under DDP only the main process writes
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(final)
+    return {"steps": trainer.state.global_step, "trainable": trainable, "total": total, "model": str(final),
+            "method": config.method, "base_model": config.base_model}
+
+
+# What a run's progress file records from the trainer's logs (reward models add accuracy and margin).
+REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "margin", "eval_accuracy", "eval_margin")
+
+
+def run_callback(ctx: "RunContext") -> Any:
+    """A TrainerCallback: progress to progress.jsonl, stop (with a checkpoint) on cancel, fail on a NaN/inf loss."""
+    from transformers import TrainerCallback
+
+    class RunCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+            self.first_step: int | None = None
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if ctx.should_stop():
+                control.should_save = True  # keep this step's work: resume starts here
+                control.should_training_stop = True
+            return control
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+            logs = logs or {}
+            for key in ("loss", "eval_loss"):
+                if key in logs and not math.isfinite(logs[key]):
+                    raise FloatingPointError(f"{key} became {logs[key]} at step {state.global_step}; lower the learning rate.")
+            if not state.is_world_process_zero:
+                return  # under DDP every process logs the same numbers: the main one reports
+            tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            if self.first_step is None:
+                self.first_step, self.started, self.first_tokens = state.global_step, time.monotonic(), tokens
+            done = state.global_step - self.first_step
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / done * (state.max_steps - state.global_step) if done else None
+            speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 and tokens > self.first_tokens else None
+            report = {k: logs[k] for k in REPORTED if k in logs}
+            ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, tokens_per_s=speed, **report)
+
+    return RunCallback()

@@ -1,0 +1,101 @@
+"""Runs as models: the finished runs that saved a model, and loading one without touching any shared model.
+
+A run folder holds ``config.yaml`` (its ``method`` and ``base_model``) and ``model/``: full weights, or a PEFT adapter.
+LoRA runs share one private copy of their base per (base, precision), the *adapter host*, with every loaded adapter
+beside the others, so switching runs swaps adapters instead of reloading the base. A prompt-tuned run gets its own
+base copy (its virtual tokens go before every input).
+
+Does not hold: training (``core.finetune``) or the run machinery (``core.jobs``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.models import loading
+from core.models.cache import LOADING_LOCK, ProgressFn
+from core.models.registry import RUN_PREFIX, ModelSpec
+from core.paths import lab_home
+
+
+def finetuned_runs() -> list[str]:
+    """Model names ("run:<id>") of the fine-tuned runs that finished with a model, newest first."""
+    runs = lab_home() / "runs"
+    if not runs.is_dir():
+        return []
+    return [RUN_PREFIX + d.name for d in sorted(runs.iterdir(), reverse=True) if (d / "model" / "config.json").is_file()
+            or (d / "model" / "adapter_config.json").is_file()]
+
+
+def load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> loading.LoadedModel:
+    """A run's model, never on the shared base model (see the module docstring for the three kinds)."""
+    import yaml
+
+    folder = Path(spec.location)
+    config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    model_dir = folder / "model"
+    if config.get("method") == "full":
+        device = loading.pick_device()
+        model, tokenizer = loading.load_folder(str(model_dir), loading.pick_dtype(device, precision), device, spec.name)
+    elif config.get("method") == "lora":
+        host = _adapter_host(config["base_model"], precision, on_progress)
+        model, tokenizer = host.view(folder.name, model_dir), host.tokenizer
+    else:
+        from peft import PeftModel
+
+        base = loading.load_model(config["base_model"], precision=precision, on_progress=on_progress)
+        with LOADING_LOCK:
+            model = PeftModel.from_pretrained(base.model, str(model_dir))
+        tokenizer = base.tokenizer
+    info = loading.describe(spec, model, tokenizer)
+    return loading.LoadedModel(model=model.eval(), tokenizer=tokenizer, info=info)
+
+
+class _AdapterHost:
+    """One private copy of a base model with the LoRA adapters of several runs loaded beside each other."""
+
+    def __init__(self, base: loading.LoadedModel):
+        self.base, self.tokenizer = base, base.tokenizer
+        self.peft: Any = None
+        self.lock = threading.RLock()  # a forward pass and the choice of adapter go together
+
+    def view(self, name: str, adapter_dir: Path) -> Any:
+        from peft import PeftModel
+
+        with self.lock, LOADING_LOCK:
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base.model, str(adapter_dir), adapter_name=name)
+            elif name not in self.peft.peft_config:
+                self.peft.load_adapter(str(adapter_dir), adapter_name=name)
+        return _adapter_view(self, name)
+
+
+_adapter_hosts: dict[tuple[str, str], _AdapterHost] = {}
+
+
+def _adapter_host(base_name: str, precision: str, on_progress: ProgressFn) -> _AdapterHost:
+    with LOADING_LOCK:
+        if (base_name, precision) not in _adapter_hosts:
+            base = loading.load_model(base_name, precision=precision, on_progress=on_progress)
+            _adapter_hosts[(base_name, precision)] = _AdapterHost(base)
+        return _adapter_hosts[(base_name, precision)]
+
+
+def _adapter_view(host: _AdapterHost, name: str) -> Any:
+    """A module that runs the host with one adapter active: what the rest of the code sees as the run's model."""
+    import torch
+
+    class AdapterView(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.host = host.peft
+            self.config, self.generation_config = host.peft.config, host.peft.base_model.model.generation_config
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            with host.lock:
+                host.peft.set_adapter(name)
+                return host.peft(*args, **kwargs)
+
+    return AdapterView()

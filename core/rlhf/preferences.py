@@ -1,0 +1,301 @@
+"""Human preferences: rankings into pairs, agreement between annotators, completions to rank, export and import.
+
+A ranking is a list of groups of completions, best group first; completions in one group are tied. It yields every
+(better, worse) pair across groups: n(n-1)/2 pairs for n completions without ties, fewer with ties (a tie says
+nothing about which is better). Pairs are written in the format TRL's RewardTrainer and DPOTrainer read:
+``{"prompt", "chosen", "rejected"}`` with plain strings, the prompt ending in a newline because TRL joins
+prompt + chosen as they stand.
+
+Agreement is measured on the pairwise choices annotators made about the same comparison: for each pair of completions,
+each annotator said A better, B better, or tie. Reported: raw pairwise agreement, Cohen's kappa (two annotators) and
+Fleiss' kappa (any number), both correcting for the agreement chance alone would give.
+
+Holds: ``ranking_to_pairs``, ``agreement``, ``disagreements``, completion settings and ``generate_comparisons`` (also a
+run: ``GENERATE_JOB``), ``export_rankings``/``export_pairs`` and ``import_jsonl``.
+Does not hold: storage (``core.store``) or training a reward model (``core.rlhf.reward``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from core import store
+from core.data import DATASETS_DIR
+
+if TYPE_CHECKING:
+    from core.jobs import RunContext
+
+SCHEMA_VERSION = 1
+GENERATE_JOB = "core.rlhf.preferences:generate_job"
+# Four samplings, so that completions of one prompt differ: the annotators need something to choose between.
+SAMPLINGS: tuple[dict[str, float], ...] = (
+    {"temperature": 0.0},
+    {"temperature": 0.7, "top_p": 0.9},
+    {"temperature": 1.0, "top_k": 50},
+    {"temperature": 1.3, "top_p": 0.95},
+)
+
+
+class ImportError_(ValueError):
+    """An import file cannot be read; the message lists the bad lines. Nothing was imported."""
+
+
+# ---------------------------------------------------------------- pairs
+
+
+def ranking_to_pairs(prompt: str, order: Sequence[Sequence[str]]) -> list[dict[str, str]]:
+    """Every (better, worse) pair of a ranking given as groups of completion texts, best group first."""
+    pairs = []
+    for i, better_group in enumerate(order):
+        for worse_group in order[i + 1:]:
+            for chosen in better_group:
+                for rejected in worse_group:
+                    pairs.append({"prompt": trl_prompt(prompt), "chosen": chosen, "rejected": rejected})
+    return pairs
+
+
+def trl_prompt(prompt: str) -> str:
+    """TRL concatenates prompt + chosen: end the prompt with a newline so the answer starts on its own line."""
+    return prompt.rstrip() + "\n"
+
+
+def pairs_from_rankings(rankings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """TRL-format pairs of stored rankings (core.store.list_rankings), with the annotator and comparison kept."""
+    pairs = []
+    for r in rankings:
+        order = [[r["completions"][i] for i in group] for group in r["order"]]
+        for pair in ranking_to_pairs(r["prompt"], order):
+            pairs.append({**pair, "annotator": r["annotator"], "comparison_id": r["comparison_id"], "schema_version": SCHEMA_VERSION})
+    return pairs
+
+
+# ---------------------------------------------------------------- agreement
+
+
+def pair_choices(order: Sequence[Sequence[int]]) -> dict[tuple[int, int], str]:
+    """For each pair of completion ids (a < b): "a" if a ranked higher, "b" if b did, "tie" if in one group."""
+    rank = {item: position for position, group in enumerate(order) for item in group}
+    return {(a, b): "tie" if rank[a] == rank[b] else ("a" if rank[a] < rank[b] else "b") for a, b in combinations(sorted(rank), 2)}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    items: int  # (comparison, completion pair) items judged by at least two annotators
+    pairwise: float  # share of annotator pairs that made the same choice on an item
+    fleiss_kappa: float | None
+    cohen_kappa: float | None  # only when exactly two annotators judged the shared items
+    annotators: int
+
+
+def agreement(rankings: Sequence[dict[str, Any]]) -> Agreement:
+    """Agreement on the pairwise choices of comparisons ranked by two or more annotators."""
+    by_item: dict[tuple[int, int, int], list[str]] = {}
+    judges: dict[tuple[int, int, int], list[str]] = {}
+    for r in rankings:
+        for pair, choice in pair_choices(r["order"]).items():
+            key = (r["comparison_id"], *pair)
+            by_item.setdefault(key, []).append(choice)
+            judges.setdefault(key, []).append(r["annotator"])
+    items = {k: v for k, v in by_item.items() if len(v) >= 2}
+    annotators = {a for k in items for a in judges[k]}
+    if not items:
+        return Agreement(0, float("nan"), None, None, len(annotators))
+    agreeing = total = 0
+    for choices in items.values():
+        for x, y in combinations(choices, 2):
+            agreeing += x == y
+            total += 1
+    two = len(annotators) == 2 and all(len(v) == 2 for v in items.values())
+    cohen = cohen_kappa([v[0] for v in items.values()], [v[1] for v in items.values()]) if two else None
+    return Agreement(len(items), agreeing / total, fleiss_kappa(list(items.values())), cohen, len(annotators))
+
+
+def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float:
+    """(observed agreement - chance agreement) / (1 - chance agreement), chance from each rater's own label mix."""
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second)) / n
+    p1, p2 = Counter(first), Counter(second)
+    chance = sum(p1[c] * p2[c] for c in set(p1) | set(p2)) / n**2
+    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+
+
+def fleiss_kappa(items: Sequence[Sequence[str]]) -> float:
+    """Fleiss' kappa for items rated by any number (>= 2) of raters; categories are whatever labels occur."""
+    categories = sorted({c for item in items for c in item})
+    per_item, totals = [], Counter()
+    for item in items:
+        n = len(item)
+        counts = Counter(item)
+        totals.update(counts)
+        per_item.append((sum(c * (c - 1) for c in counts.values()) / (n * (n - 1))))
+    observed = sum(per_item) / len(per_item)
+    all_ratings = sum(totals.values())
+    chance = sum((totals[c] / all_ratings) ** 2 for c in categories)
+    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+
+
+def disagreements(rankings: Sequence[dict[str, Any]], top: int = 20) -> list[dict[str, Any]]:
+    """Comparisons ranked by several annotators, most disputed first (share of their pairwise choices that differ)."""
+    by_comparison: dict[int, list[dict[str, Any]]] = {}
+    for r in rankings:
+        by_comparison.setdefault(r["comparison_id"], []).append(r)
+    rows = []
+    for comparison_id, group in by_comparison.items():
+        if len(group) < 2:
+            continue
+        choices = [pair_choices(r["order"]) for r in group]
+        differing = total = 0
+        for x, y in combinations(choices, 2):
+            for pair in x:
+                differing += x[pair] != y[pair]
+                total += 1
+        rows.append({"comparison_id": comparison_id, "prompt": group[0]["prompt"], "annotators": len(group),
+                     "disagreement": differing / total if total else 0.0})
+    return sorted(rows, key=lambda r: -r["disagreement"])[:top]
+
+
+# ---------------------------------------------------------------- completions to rank
+
+
+def bundled_prompts() -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (DATASETS_DIR / "rlhf_prompts.jsonl").read_text().splitlines() if line.strip()]
+    return [{"text": r["prompt"], "category": r["category"], "source": "bundled", "external_id": r["id"]} for r in rows]
+
+
+def load_bundled_prompts() -> int:
+    """Put the 120 bundled prompts in the database (once); returns how many prompts there are."""
+    return len(store.add_prompts(bundled_prompts()))
+
+
+def complete(loaded: Any, prompt: str, n: int, max_new_tokens: int = 80, seed: int = 0) -> list[dict[str, Any]]:
+    """n completions of a prompt with different samplings (the model's chat template when it has one)."""
+    from core.sampling import SamplingSettings, encode_prompt, generate_text
+
+    if not 2 <= n <= len(SAMPLINGS):
+        raise ValueError(f"Generate 2 to {len(SAMPLINGS)} completions, got {n}.")
+    chat = loaded.info.has_chat_template
+    encode_prompt(loaded, prompt, chat)  # a prompt that does not fit the context window fails here, clearly
+    out = []
+    for i, sampling in enumerate(SAMPLINGS[:n]):
+        settings = SamplingSettings(**sampling, seed=seed + i)
+        text = generate_text(loaded, prompt, settings, max_new_tokens, chat=chat).strip() or "(no answer)"
+        out.append({"text": text, "model": loaded.info.name, "settings": sampling, "seed": seed + i})
+    return out
+
+
+def generate_comparisons(loaded: Any, prompts: Sequence[dict[str, Any]], n: int, max_new_tokens: int = 80,
+                         on_progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None) -> list[int]:
+    """A comparison of n completions for each prompt, stored as it is made."""
+    ids = []
+    for i, prompt in enumerate(prompts):
+        if should_stop and should_stop():
+            break
+        ids.append(store.add_comparison(prompt["id"], complete(loaded, prompt["text"], n, max_new_tokens, seed=prompt["id"] * 10)))
+        if on_progress:
+            on_progress(i + 1, len(prompts))
+    return ids
+
+
+def generate_job(ctx: "RunContext") -> dict[str, Any]:
+    """The run that completes the whole queue ahead of a class: config {model, n, max_new_tokens, precision}."""
+    from core.models import load_model
+
+    config = ctx.config
+    loaded = load_model(config["model"], precision=config.get("precision", "auto"))
+    prompts = store.prompts_without_comparison()
+    ids = generate_comparisons(loaded, prompts, int(config.get("n", 3)), int(config.get("max_new_tokens", 80)),
+                               lambda done, total: ctx.progress(done=done, total=total), ctx.should_stop)
+    return {"comparisons": len(ids)}
+
+
+def shuffled(comparison: dict[str, Any], annotator: str) -> list[dict[str, Any]]:
+    """The completions in an order fixed per (comparison, annotator), so position says nothing about the sampling."""
+    completions = list(comparison["completions"])
+    random.Random(f"{comparison['id']}:{annotator}").shuffle(completions)
+    return completions
+
+
+# ---------------------------------------------------------------- export and import
+
+
+def export_rankings(rankings: Sequence[dict[str, Any]]) -> str:
+    """JSONL, one ranking per line, lossless (ties, sampling settings, annotator): what ``import_jsonl`` reads back."""
+    lines = []
+    for r in rankings:
+        index = {cid: i for i, cid in enumerate(r["completion_ids"])}
+        lines.append(json.dumps({
+            "schema_version": SCHEMA_VERSION, "prompt": r["prompt"], "category": r["category"], "annotator": r["annotator"],
+            "completions": [{"text": r["completions"][cid], "model": r["models"][cid], "settings": r["settings"][cid], "seed": r["seeds"][cid]}
+                            for cid in r["completion_ids"]],
+            "ranking": [[index[cid] for cid in group] for group in r["order"]],
+        }, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def export_pairs(rankings: Sequence[dict[str, Any]]) -> str:
+    """JSONL of {"prompt", "chosen", "rejected"} pairs (plus annotator, comparison_id and schema_version, which TRL
+    drops as unused columns): TRL's RewardTrainer and DPOTrainer train on it as it is."""
+    return "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs_from_rankings(rankings))
+
+
+def parse_import(text: str) -> list[dict[str, Any]]:
+    """Validate every line of an import (rankings, or TRL pairs, which become rankings of two). Raises listing bad lines."""
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"line {number}: not valid JSON ({err.msg})")
+            continue
+        try:
+            records.append(_import_record(row))
+        except ValueError as err:
+            problems.append(f"line {number}: {err}")
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ImportError_(f"Nothing was imported. {len(problems)} bad line(s): {shown}.")
+    if not records:
+        raise ImportError_("Nothing was imported: the file has no records.")
+    return records
+
+
+def _import_record(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ValueError("expected a JSON object")
+    version = row.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version} is not supported (this lab reads {SCHEMA_VERSION})")
+    if "chosen" in row or "rejected" in row:  # a TRL pair
+        missing = [k for k in ("prompt", "chosen", "rejected") if not isinstance(row.get(k), str) or not row[k].strip()]
+        if missing:
+            raise ValueError(f"missing or empty {', '.join(missing)}")
+        completions = [{"text": row["chosen"], "model": "imported", "settings": {}, "seed": None},
+                       {"text": row["rejected"], "model": "imported", "settings": {}, "seed": None}]
+        return {"prompt": row["prompt"].rstrip("\n"), "category": row.get("aspect", row.get("category", "")),
+                "annotator": str(row.get("annotator") or "imported"), "completions": completions, "ranking": [[0], [1]]}
+    missing = [k for k in ("prompt", "annotator", "completions", "ranking") if k not in row]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (a ranking needs prompt, annotator, completions, ranking)")
+    completions = row["completions"]
+    well_formed = isinstance(completions, list) and all(isinstance(c, dict) and isinstance(c.get("text"), str) for c in completions)
+    if not well_formed or not 2 <= len(completions) <= 4:
+        raise ValueError("completions must be a list of 2 to 4 objects with a text")
+    ranking = row["ranking"]
+    flat = [i for group in ranking for i in group] if isinstance(ranking, list) and all(isinstance(g, list) for g in ranking) else None
+    if flat is None or sorted(flat) != list(range(len(completions))):
+        raise ValueError(f"ranking must list each completion index 0..{len(completions) - 1} exactly once, in groups")
+    return {"prompt": row["prompt"], "category": row.get("category", ""), "annotator": str(row["annotator"]),
+            "completions": [{"text": c["text"], "model": c.get("model", "imported"), "settings": c.get("settings", {}), "seed": c.get("seed")}
+                            for c in completions], "ranking": ranking}
+
+
+def import_jsonl(text: str) -> int:
+    """Import rankings (or TRL pairs) into the database, all in one transaction; returns how many were imported."""
+    return store.import_rankings(parse_import(text))
