@@ -1,4 +1,4 @@
-"""core.metrics against the reference packages (rouge-score, sacrebleu) and hand-computed values."""
+"""core.evaluation.metrics against the reference packages (rouge-score, sacrebleu) and hand-computed values."""
 
 from __future__ import annotations
 

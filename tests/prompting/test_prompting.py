@@ -1,4 +1,4 @@
-"""core.prompting and core.shots on a tiny model: prompts, selection, budgets, scoring and the k sweep."""
+"""core.prompting (prompts and the shots sweep) on a tiny model: prompts, selection, budgets, scoring and the k sweep."""
 
 from __future__ import annotations
 

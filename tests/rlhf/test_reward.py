@@ -1,4 +1,4 @@
-"""core.rlhf: a tiny reward model learns a preference, and the config and data checks."""
+"""core.rlhf.reward: a tiny reward model learns a preference, and the config and data checks."""
 
 from __future__ import annotations
 
