@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 import yaml
 
-from core.paths import ensure_dir, lab_home
+from core.paths import RUN_ID, ensure_dir, runs_dir, safe_name
+from core.paths import run_dir as _run_dir
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -48,10 +49,6 @@ RENAMED_TARGETS = {
 
 class RunError(ValueError):
     """A run cannot be started, found, resumed or deleted; the message says why."""
-
-
-def runs_dir() -> Path:
-    return lab_home() / "runs"
 
 
 # ---------------------------------------------------------------- files of a run
@@ -155,7 +152,7 @@ def _alive(pid: Any) -> bool:
 def start_run(target: str, config: dict[str, Any], name: str | None = None) -> Run:
     """Create the run folder and start the child. ``target`` is "module:function" of the job."""
     _resolve(target)  # fail here, in the app, if the job does not exist
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + (name or uuid.uuid4().hex[:6])
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + (safe_name(name) if name else uuid.uuid4().hex[:6])
     run_dir = ensure_dir(runs_dir()) / run_id
     try:
         run_dir.mkdir()
@@ -183,7 +180,11 @@ def _launch(run: Run, resume: bool) -> Run:
 
 
 def get_run(run_id: str) -> Run:
-    run_dir = runs_dir() / run_id
+    """A run by id. Ids are plain folder names inside the runs folder: anything else is a RunError."""
+    try:
+        run_dir = _run_dir(run_id)
+    except ValueError as err:
+        raise RunError(str(err)) from None
     if not (run_dir / "config.yaml").is_file():
         raise RunError(f"No run called {run_id!r} in {runs_dir()}.")
     return Run(run_id, run_dir).refresh()
@@ -195,6 +196,8 @@ def list_runs(target: str | None = None) -> list[Run]:
         return []
     runs = []
     for run_dir in sorted(runs_dir().iterdir(), reverse=True):
+        if run_dir.is_symlink() or not RUN_ID.match(run_dir.name):
+            continue  # a run folder is a plain folder made by start_run; a link may point anywhere
         if (run_dir / "config.yaml").is_file():
             run = Run(run_dir.name, run_dir).refresh()
             if target is None or run.config.get("target") == target:

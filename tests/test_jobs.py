@@ -104,3 +104,40 @@ def test_a_full_disk_ends_the_run_failed_with_the_reason():
     run = jobs.wait_for(jobs.start_run("tests.job_fixtures:fills_the_disk", {}).id, timeout=60)
     assert run.state == "failed" and "File too large" in run.status["error"]
     assert jobs.list_runs()[0].id == run.id  # the run and its record are kept
+
+
+@pytest.mark.parametrize("bad_id", ["../../outside", "../outside", "/tmp/outside", "a/../../outside", ".hidden", ""])
+def test_run_ids_cannot_reach_outside_the_runs_folder(bad_id, tmp_path, lab_home):
+    outside = lab_home.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "config.yaml").write_text("target: tests.job_fixtures:count\n")
+    (outside / "status.json").write_text('{"state": "done"}')
+    for action in (jobs.get_run, jobs.delete_run, jobs.resume_run, jobs.cancel_run):
+        with pytest.raises(RunError, match="not a run id|points outside|No run"):
+            action(bad_id)
+    assert (outside / "config.yaml").exists()
+
+
+def test_a_symlinked_run_folder_is_neither_listed_nor_deleted(lab_home):
+    from core import models
+
+    outside = lab_home.parent / "elsewhere"
+    (outside / "model").mkdir(parents=True)
+    (outside / "model" / "config.json").write_text("{}")
+    (outside / "config.yaml").write_text("target: tests.job_fixtures:count\n")
+    (outside / "status.json").write_text('{"state": "done"}')
+    jobs.runs_dir().mkdir(parents=True, exist_ok=True)
+    (jobs.runs_dir() / "20260101-000000-link").symlink_to(outside)
+    assert jobs.list_runs() == [] and models.finetuned_runs() == []
+    with pytest.raises(RunError, match="points outside"):
+        jobs.delete_run("20260101-000000-link")
+    with pytest.raises(models.ModelError, match="points outside"):
+        models.resolve("run:20260101-000000-link")
+    with pytest.raises(models.ModelError, match="not a run id"):
+        models.resolve("run:../../elsewhere")
+    assert (outside / "model" / "config.json").exists()
+
+
+def test_a_run_name_with_separators_becomes_a_plain_folder_name():
+    run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 1}, name="lora-/tmp/my model").id, timeout=60)
+    assert run.dir.parent == jobs.runs_dir() and run.id.endswith("-lora-tmp-my-model") and run.state == "done"

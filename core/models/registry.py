@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from core.paths import lab_home
+from core.paths import run_dir
 
 
 class ModelError(ValueError):
@@ -81,7 +81,10 @@ def resolve(name: str) -> ModelSpec:
     if name in BUNDLED:
         return ModelSpec(name, "bundled", name)
     if name.startswith(RUN_PREFIX):
-        folder = lab_home() / "runs" / name.removeprefix(RUN_PREFIX)
+        try:
+            folder = run_dir(name.removeprefix(RUN_PREFIX))
+        except ValueError as err:
+            raise ModelError(str(err)) from None
         if not (folder / "model").is_dir():
             raise ModelError(f"{name!r} has no trained model (is the run finished?).")
         return ModelSpec(name, "run", str(folder))

@@ -17,16 +17,17 @@ from typing import Any
 from core.models import loading
 from core.models.cache import LOADING_LOCK, ProgressFn
 from core.models.registry import RUN_PREFIX, ModelSpec
-from core.paths import lab_home
+from core.paths import RUN_ID, runs_dir
 
 
 def finetuned_runs() -> list[str]:
     """Model names ("run:<id>") of the fine-tuned runs that finished with a model, newest first."""
-    runs = lab_home() / "runs"
+    runs = runs_dir()
     if not runs.is_dir():
         return []
-    return [RUN_PREFIX + d.name for d in sorted(runs.iterdir(), reverse=True) if (d / "model" / "config.json").is_file()
-            or (d / "model" / "adapter_config.json").is_file()]
+    return [RUN_PREFIX + d.name for d in sorted(runs.iterdir(), reverse=True)
+            if RUN_ID.match(d.name) and not d.is_symlink()
+            and ((d / "model" / "config.json").is_file() or (d / "model" / "adapter_config.json").is_file())]
 
 
 def load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> loading.LoadedModel:
