@@ -99,7 +99,10 @@ def test_the_child_process_extracts_and_reports_errors(tmp_path):
         extract_file(bad)
 
 
-def test_the_child_process_is_limited_in_memory_and_time(tmp_path):
+def test_the_child_process_is_limited_in_memory_and_time(tmp_path, monkeypatch):
+    from core.retrieval import extract
+
+    monkeypatch.setattr(extract, "MAX_FILE_MB", 500)  # past the size check, so the memory limit is what stops it
     big = tmp_path / "big.txt"
     big.write_bytes(b"word " * 40_000_000)  # 200 MB of text
     with pytest.raises(ExtractError, match="needed more than 150 MiB"):
