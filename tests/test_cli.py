@@ -134,3 +134,13 @@ def test_labels_export_import_and_stats(tmp_path, monkeypatch, capsys):
     bad.write_text('{"prompt": "x"}\n')
     assert main(["labels", "import", str(bad)]) == 2
     assert "line 1: missing annotator, completions, ranking" in capsys.readouterr().err
+
+
+def test_nan_and_negative_numbers_exit_2_with_the_value_named(tiny_model_dir, capsys):
+    base = ["generate", "--model", str(tiny_model_dir), "--prompt", "hi", "--quiet"]
+    assert main([*base, "--temperature", "nan"]) == 2
+    assert "temperature must be a finite number, got nan" in capsys.readouterr().err
+    assert main([*base, "--temperature", "inf"]) == 2
+    assert "temperature must be a finite number, got inf" in capsys.readouterr().err
+    assert main([*base, "--max-new-tokens", "-5"]) == 2
+    assert "max_new_tokens must be in [1, ∞], got -5" in capsys.readouterr().err

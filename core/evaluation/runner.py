@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from core import store
-from core.config import DictConfig
+from core.config import DictConfig, check_range
 from core.evaluation.scorers import evaluate
 from core.evaluation.tasks import HEADLINE, load_task, task_kind
 
@@ -41,8 +41,7 @@ class EvalConfig(DictConfig):
             raise ValueError("Choose at least one model and one task.")
         for name, value, low, high in (("limit", self.limit, 0, 100_000), ("shots", self.shots, 0, 8),
                                        ("batch_size", self.batch_size, 1, 64), ("max_new_tokens", self.max_new_tokens, 1, 512)):
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+            check_range(name, value, low, high, integer=True)
 
 
 

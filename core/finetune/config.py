@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.config import DictConfig
+from core.config import DictConfig, check_range
 from core.finetune.methods import METHODS
 
 
@@ -52,13 +52,10 @@ class FinetuneConfig(DictConfig):
         if self.method not in METHODS:
             raise ValueError(f"Unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         for name in ("max_steps", "batch_size", "max_length", "eval_steps", "save_steps", "lora_r", "lora_alpha", "virtual_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.learning_rate < 1:
-            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if not 0 < self.eval_fraction < 0.5:
-            raise ValueError(f"eval_fraction must be in (0, 0.5), got {self.eval_fraction}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            check_range(name, getattr(self, name), 1, 1_000_000, integer=True)
+        check_range("learning_rate", self.learning_rate, 0, 1, low_open=True, high_open=True)
+        check_range("eval_fraction", self.eval_fraction, 0, 0.5, low_open=True, high_open=True)
+        check_range("lora_dropout", self.lora_dropout, 0, 1, high_open=True)
+        check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
 
 

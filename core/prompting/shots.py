@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from core.config import check_range
 from core.data import TaskData
 from core.evaluation.metrics import rouge
 from core.prompting.prompts import (
@@ -50,10 +51,9 @@ class ShotsConfig:
     def __post_init__(self) -> None:
         if not self.ks:
             raise ValueError("Choose at least one k.")
-        if any(not 0 <= k <= MAX_K for k in self.ks):
-            raise ValueError(f"k must be between 0 and {MAX_K}, got {list(self.ks)}")
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+        for k in self.ks:
+            check_range("k", k, 0, MAX_K, integer=True)
+        check_range("n", self.n, 1, 100_000, integer=True)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if self.scoring not in ("loglik", "generate"):

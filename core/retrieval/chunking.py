@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from core.config import check_range
 from core.retrieval.extract import Page
 
 
@@ -27,9 +28,9 @@ class Chunk:
 
 
 def check_sizes(size: int, overlap: int) -> None:
-    if not 16 <= size <= 512:
-        raise ValueError(f"chunk size must be between 16 and 512 tokens, got {size}")
-    if not 0 <= overlap < size:
+    check_range("chunk size", size, 16, 512, integer=True)
+    check_range("overlap", overlap, 0, 511, integer=True)
+    if overlap >= size:
         raise ValueError(f"overlap must be at least 0 and smaller than the chunk size ({size}), got {overlap}")
 
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from core.config import check_range
 from core.paths import ensure_dir, lab_home
 from core.retrieval.chunking import Chunk, check_sizes, chunk_pages
 from core.retrieval.extract import SUFFIXES, Page
@@ -131,8 +132,8 @@ def search_vectors(index: Any, queries: "np.ndarray", k: int) -> tuple["np.ndarr
 
 def search(collection: Collection, query_vector: "np.ndarray", k: int = 4, min_score: float = 0.0) -> list[Hit]:
     """The k chunks most similar to the query (cosine), best first, dropping those below ``min_score``."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    check_range("k", k, 1, 1000, integer=True)
+    check_range("min_score", min_score, -1, 1)
     if not collection.chunks:
         return []
     scores, ids = search_vectors(collection.index, query_vector.reshape(1, -1), min(k, len(collection.chunks)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from core.config import DictConfig
+from core.config import DictConfig, check_range
 from core.data import DATASETS_DIR, DataError
 from core.rlhf.preferences import trl_prompt
 
@@ -66,12 +66,9 @@ class RewardConfig(DictConfig):
             raise ValueError(f"data must be {' or '.join(SOURCES)} or an existing file, got {self.data!r}")
         for name, value, low, high in (("max_steps", self.max_steps, 1, 100_000), ("batch_size", self.batch_size, 1, 256),
                                        ("max_length", self.max_length, 16, 4096), ("eval_steps", self.eval_steps, 1, 100_000)):
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-        if not 0 < self.learning_rate < 1:
-            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+            check_range(name, value, low, high, integer=True)
+        check_range("learning_rate", self.learning_rate, 0, 1, low_open=True, high_open=True)
+        check_range("eval_fraction", self.eval_fraction, 0, 1, low_open=True, high_open=True)
 
 
 

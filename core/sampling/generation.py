@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from core.config import check_range
 from core.sampling.stages import SamplingSettings, pick_token, token_distribution
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def encode_prompt(loaded: "LoadedModel", prompt: str, chat: bool = False) -> lis
 def check_context(loaded: "LoadedModel", n_prompt: int, max_new_tokens: int) -> None:
     """Raise ValueError if the prompt plus the answer would not fit in the model's context window."""
     window = loaded.info.context_window
+    check_range("max_new_tokens", max_new_tokens, 1, integer=True)
     if n_prompt == 0:
         raise ValueError("The prompt is empty.")
     if n_prompt + max_new_tokens > window:
@@ -50,6 +52,7 @@ def truncate_left(ids: list[int], window: int, max_new_tokens: int) -> tuple[lis
 
     The start goes because a model continues from the end. Callers must tell the user when the count is not 0.
     """
+    check_range("max_new_tokens", max_new_tokens, 1, integer=True)
     if max_new_tokens >= window:
         raise ValueError(f"{max_new_tokens} new tokens do not fit a context window of {window} tokens.")
     room = window - max_new_tokens

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from core.config import check_range
+
 if TYPE_CHECKING:
     from typing import Any as ArrayLike
 
@@ -41,16 +43,13 @@ class SamplingSettings:
     seed: int | None = field(default=None, metadata={"help": "Fixes the random draws so a run can be repeated."})
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0 (0 turns it off), got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1], got {self.min_p}")
-        if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        check_range("temperature", self.temperature, 0, 100)
+        check_range("top_k", self.top_k, 0, integer=True)
+        check_range("top_p", self.top_p, 0, 1, low_open=True)
+        check_range("min_p", self.min_p, 0, 1)
+        check_range("repetition_penalty", self.repetition_penalty, 0, 100, low_open=True)
+        if self.seed is not None:
+            check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
 
     @property
     def greedy(self) -> bool:

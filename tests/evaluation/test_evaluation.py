@@ -171,7 +171,7 @@ def test_leaderboard_and_side_by_side_rows():
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="shots must be between 0 and 8, got 9"):
+    with pytest.raises(ValueError, match=r"shots must be in \[0, 8\], got 9"):
         EvalConfig(shots=9)
     with pytest.raises(ValueError, match="Unknown evaluation settings: colour"):
         EvalConfig.from_dict({"colour": "red"})

@@ -122,7 +122,7 @@ def test_sweep_stops_when_asked(tiny_loaded, task):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"ks": (9,)}, "k must be between 0 and 8"), ({"n": 0}, "n must be >= 1"), ({"cot": True}, "needs scoring='generate'")],
+    [({"ks": (9,)}, r"k must be in \[0, 8\]"), ({"n": 0}, r"n must be in \[1, 100000\], got 0"), ({"cot": True}, "needs scoring='generate'")],
 )
 def test_bad_sweep_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -155,4 +155,4 @@ def test_cli_shots_rejects_a_bad_k(capsys, tiny_model_dir):
     from core.cli import main
 
     assert main(["shots", "--k", "0,12", "--model", str(tiny_model_dir)]) == 2
-    assert "k must be between 0 and 8" in capsys.readouterr().err
+    assert "k must be in [0, 8], got 12" in capsys.readouterr().err

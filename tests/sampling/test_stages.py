@@ -31,12 +31,12 @@ from core.sampling import (
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("temperature", -0.1, "temperature must be >= 0"),
-        ("top_k", -1, "top_k must be >= 0"),
+        ("temperature", -0.1, "temperature must be in \\[0, 100\\], got -0.1"),
+        ("top_k", -1, "top_k must be in \\[0, ∞\\], got -1"),
         ("top_p", 0.0, "top_p must be in \\(0, 1\\]"),
         ("top_p", 1.5, "top_p must be in \\(0, 1\\]"),
         ("min_p", 1.2, "min_p must be in \\[0, 1\\]"),
-        ("repetition_penalty", 0.0, "repetition_penalty must be > 0"),
+        ("repetition_penalty", 0.0, "repetition_penalty must be in \\(0, 100\\], got 0.0"),
     ],
 )
 def test_bad_settings_name_the_value(field, value, message):
