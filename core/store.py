@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -107,6 +108,32 @@ class Ranking(Base):
     order: Mapped[list[list[int]]] = mapped_column("ranking", JSON)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # time spent ranking, as the page measured it
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+
+
+# ---------------------------------------------------------------- annotator names
+
+ANNOTATOR_MAX = 64
+_INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}  # control, format (zero-width...), private, unassigned
+
+
+def normalize_annotator(name: str) -> str:
+    """The one spelling of an annotator's name that is stored and compared, so that "Alice", " alice" and "ALICE"
+    are one person: NFKC-normalised, trimmed, spaces collapsed, case-folded. Refuses (ValueError) blanks, names over
+    ANNOTATOR_MAX characters, invisible characters (a zero-width space makes a second "alice"), and names that mix
+    scripts, such as a Cyrillic "а" among Latin letters, which look like another annotator's name."""
+    text = " ".join(unicodedata.normalize("NFKC", str(name or "")).split())
+    if not text:
+        raise ValueError("Type your name as the annotator first.")
+    if len(text) > ANNOTATOR_MAX:
+        raise ValueError(f"An annotator name has at most {ANNOTATOR_MAX} characters; got {len(text)}.")
+    hidden = sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in _INVISIBLE})
+    if hidden:
+        raise ValueError(f"The annotator name {text!r} holds invisible characters ({', '.join(hidden)}); type it plainly.")
+    scripts = {unicodedata.name(c, "UNKNOWN").split()[0] for c in text if c.isalpha()}
+    if len(scripts) > 1:
+        raise ValueError(f"The annotator name {text!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters, "
+                         "so it can look like someone else's name; type it in one script.")
+    return text.casefold()
 
 
 # ---------------------------------------------------------------- engine
@@ -256,6 +283,7 @@ def get_comparison(comparison_id: int) -> dict[str, Any]:
 
 def next_comparison(annotator: str, exclude: set[int] | frozenset[int] = frozenset()) -> dict[str, Any] | None:
     """The comparison this annotator has not ranked (nor skipped) with the fewest rankings so far, oldest first."""
+    annotator = normalize_annotator(annotator)
     with session() as s:
         mine = select(Ranking.comparison_id).where(Ranking.annotator == annotator)
         counts = (select(Comparison.id, func.count(Ranking.id).label("n")).outerjoin(Ranking, Ranking.comparison_id == Comparison.id)
@@ -268,9 +296,7 @@ def next_comparison(annotator: str, exclude: set[int] | frozenset[int] = frozens
 
 def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], seconds: float | None = None) -> int:
     """Store an annotator's ranking in one transaction: insert, or replace theirs if they ranked this before."""
-    annotator = annotator.strip()
-    if not annotator:
-        raise ValueError("Type your name as the annotator first.")
+    annotator = normalize_annotator(annotator)
     with session() as s, s.begin():
         comparison = s.get(Comparison, comparison_id)
         if comparison is None:

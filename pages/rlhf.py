@@ -7,7 +7,7 @@ from core.models import BUNDLED
 from core.rlhf import JOB, METHODS, RewardConfig, preferences
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
-from core.ui.rlhf import data_tab, guidelines, rank_comparison, reward_monitor, reward_results, show_message
+from core.ui.rlhf import annotator_name, data_tab, guidelines, rank_comparison, reward_monitor, reward_results, show_message
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -22,7 +22,7 @@ st.caption(
 label_tab, data, reward_tab = st.tabs(["Label", "Data", "Reward model"])
 
 with label_tab:
-    annotator = st.text_input("Your name (annotator)", key="rlhf.annotator", max_chars=100).strip()
+    annotator = annotator_name()
     with st.expander("Guidelines: helpful, honest, harmless"):
         st.markdown(guidelines())
     with st.expander("The queue: prompts and completions to rank", expanded=not store.label_counts()["comparisons"]):

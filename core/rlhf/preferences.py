@@ -216,7 +216,7 @@ def generate_job(ctx: "RunContext") -> dict[str, Any]:
 def shuffled(comparison: dict[str, Any], annotator: str) -> list[dict[str, Any]]:
     """The completions in an order fixed per (comparison, annotator), so position says nothing about the sampling."""
     completions = list(comparison["completions"])
-    random.Random(f"{comparison['id']}:{annotator}").shuffle(completions)
+    random.Random(f"{comparison['id']}:{store.normalize_annotator(annotator)}").shuffle(completions)
     return completions
 
 
@@ -279,7 +279,8 @@ def _import_record(row: Any) -> dict[str, Any]:
         completions = [{"text": row["chosen"], "model": "imported", "settings": {}, "seed": None},
                        {"text": row["rejected"], "model": "imported", "settings": {}, "seed": None}]
         return {"prompt": row["prompt"].rstrip("\n"), "category": row.get("aspect", row.get("category", "")),
-                "annotator": str(row.get("annotator") or "imported"), "completions": completions, "ranking": [[0], [1]]}
+                "annotator": store.normalize_annotator(str(row.get("annotator") or "imported")), "completions": completions,
+                "ranking": [[0], [1]]}
     missing = [k for k in ("prompt", "annotator", "completions", "ranking") if k not in row]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (a ranking needs prompt, annotator, completions, ranking)")
@@ -291,7 +292,7 @@ def _import_record(row: Any) -> dict[str, Any]:
     flat = [i for group in ranking for i in group] if isinstance(ranking, list) and all(isinstance(g, list) for g in ranking) else None
     if flat is None or sorted(flat) != list(range(len(completions))):
         raise ValueError(f"ranking must list each completion index 0..{len(completions) - 1} exactly once, in groups")
-    return {"prompt": row["prompt"], "category": row.get("category", ""), "annotator": str(row["annotator"]),
+    return {"prompt": row["prompt"], "category": row.get("category", ""), "annotator": store.normalize_annotator(str(row["annotator"])),
             "completions": [{"text": c["text"], "model": c.get("model", "imported"), "settings": c.get("settings", {}), "seed": c.get("seed")}
                             for c in completions], "ranking": ranking}
 

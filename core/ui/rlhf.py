@@ -80,6 +80,23 @@ def _submit(comparison_id: int, annotator: str) -> None:
     st.session_state.pop("rlhf.ranking", None)
 
 
+def annotator_name() -> str:
+    """The name box, normalised as the store keeps it ("Alice" and "alice" are one annotator); "" until it is valid."""
+    typed = st.text_input("Your name (annotator)", key="rlhf.annotator", max_chars=store.ANNOTATOR_MAX,
+                          help="Names are compared without case or extra spaces; invisible or mixed-script "
+                          "characters are refused, so one person stays one annotator.")
+    if not typed.strip():
+        return ""
+    try:
+        name = store.normalize_annotator(typed)
+    except ValueError as err:
+        st.error(str(err))
+        return ""
+    if name != typed.strip():
+        st.caption(f"Saved as annotator “{escape_markdown(name)}”.")
+    return name
+
+
 def rank_comparison(comparison: dict[str, Any], annotator: str) -> None:
     """The prompt, its completions anonymised and shuffled, and the ranking built with keys 1-4, T, Backspace, S, Ctrl+Enter."""
     state = _state()

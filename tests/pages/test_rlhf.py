@@ -69,3 +69,13 @@ def test_training_on_too_few_labels_says_so():
     at.selectbox(key="rlhf.data").set_value("labels").run()
     at.button(key="rlhf.train").click().run()
     assert "at least 2 comparisons" in at.error[0].value and jobs.list_runs() == []
+
+
+def test_a_name_with_a_zero_width_space_is_refused_on_the_page_and_alice_is_alice():
+    seed(1)
+    at = page_test("rlhf").run()
+    at.text_input(key="rlhf.annotator").set_value("alice\u200b").run()
+    assert not at.exception and any("invisible characters" in e.value for e in at.error)
+    assert all(b.key != "rlhf.submit" for b in at.button)  # nothing to rank until the name is valid
+    at.text_input(key="rlhf.annotator").set_value("  Alice ").run()
+    assert not at.error and any("alice" in c.value for c in at.caption)

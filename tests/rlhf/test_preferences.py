@@ -193,3 +193,50 @@ def test_pairs_export_is_what_trl_reads(tmp_path):
     dataset = load_dataset("json", data_files=str(path), split="train")
     assert len(dataset) == 2 and {"prompt", "chosen", "rejected"} <= set(dataset.column_names)
     assert not is_conversational(dataset[0]) and dataset[0]["prompt"].endswith("\n")
+
+
+# ---------------------------------------------------------------- annotator names
+
+
+def completion_ids(comparison_id: int) -> list[int]:
+    return [c["id"] for c in store.get_comparison(comparison_id)["completions"]]
+
+
+@pytest.mark.parametrize("variant", ["Alice", "alice", " alice ", "ALICE", "Ａｌｉｃｅ"])
+def test_one_person_typed_several_ways_is_one_annotator(variant):
+    [cid] = seed_comparisons(1, size=2)
+    first, second = completion_ids(cid)
+    store.save_ranking(cid, "alice", [[first], [second]])
+    store.save_ranking(cid, variant, [[second], [first]])
+    rankings = store.list_rankings()
+    assert len(rankings) == 1 and rankings[0]["annotator"] == "alice" and rankings[0]["order"] == [[second], [first]]
+    assert store.label_counts()["annotators"] == 1
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("alice\u200b", "invisible characters \\(U\\+200B\\)"),
+    ("\u0430lice", "mixes Cyrillic and Latin letters"),
+    ("   ", "Type your name"),
+    ("x" * 5000, "at most 64 characters; got 5000"),
+])
+def test_names_that_would_split_or_fake_an_annotator_are_refused(name, message):
+    [cid] = seed_comparisons(1, size=2)
+    ids = completion_ids(cid)
+    with pytest.raises(ValueError, match=message):
+        store.save_ranking(cid, name, [[ids[0]], [ids[1]]])
+    assert store.list_rankings() == []
+
+
+def test_a_name_in_one_other_script_is_fine():
+    assert store.normalize_annotator("  Анна  ") == "анна"
+
+
+def test_import_normalises_annotators_and_refuses_blank_or_huge_names():
+    pair = {"prompt": "Q?", "chosen": "good", "rejected": "bad"}
+    rows = [{**pair, "annotator": "Bob"}, {**pair, "prompt": "R?", "annotator": "bob "}]
+    assert preferences.import_jsonl("\n".join(json.dumps(r) for r in rows)) == 2
+    assert {r["annotator"] for r in store.list_rankings()} == {"bob"}
+    bad = [{**pair, "annotator": " "}, {**pair, "annotator": "y" * 5000}]
+    with pytest.raises(ImportError_, match="line 1.*line 2"):
+        preferences.import_jsonl("\n".join(json.dumps(r) for r in bad))
+    assert len(store.list_rankings()) == 2
