@@ -28,7 +28,8 @@ os.environ.setdefault("LAB_HOME", tempfile.mkdtemp(prefix="lab-bench-"))  # a fr
 
 def bench_ingestion(embedder):
     from core.retrieval import rag
-    from core.retrieval.index import Settings, ingest_files
+    from core.retrieval.index import Settings
+    from core.retrieval.ingest import ingest_files
 
     folder = rag.KNOWLEDGE_DIR / rag.BUNDLED_COLLECTION
     files = [(p, p.name) for p in sorted(folder.iterdir())]

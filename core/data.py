@@ -3,6 +3,10 @@
 Holds: ``TaskData`` (examples with an input, a target and a split), the bundled datasets in ``assets/datasets/``,
 reading uploaded CSV/JSONL bytes, and validation that reports bad rows by line number.
 
+Uploads are kept under ``$LAB_HOME/uploads/`` by ``save_upload``: named by a hash of their bytes and a safe,
+length-limited form of the name they were sent with (which may hold ``/``, be 300 characters long or be empty);
+the name as sent is kept beside it for display (``upload_name``).
+
 Does not hold: prompt building (``core.prompting``) or training (``core.finetune``).
 """
 
@@ -176,3 +180,34 @@ def _assign_splits(examples: list[Example], test_fraction: float, seed: int) -> 
     n_test = min(max(1, round(len(examples) * test_fraction)), len(examples) - 1)
     test = set(order[:n_test])
     return [Example(e.id, e.input, e.target, "test" if i in test else "pool") for i, e in enumerate(examples)]
+
+
+# ---------------------------------------------------------------- uploads
+
+UPLOAD_NAME_MAX = 80
+
+
+def save_upload(data: bytes, filename: str) -> Path:
+    """Keep an upload's bytes under $LAB_HOME/uploads/ and return the path (a child process can read it; the same
+    upload twice is one file). The stored name is safe whatever was sent; ``upload_name(path)`` gives the original."""
+    import hashlib
+
+    from core.files import disk_full_guard, write_bytes_atomic
+    from core.paths import ensure_dir, lab_home, safe_name
+
+    original = str(filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload"
+    stem, dot, suffix = original.rpartition(".")
+    suffix = safe_name(suffix, 10).lower() if dot and stem else ""
+    base = safe_name(stem if dot and stem else original, UPLOAD_NAME_MAX - len(suffix) - 1)
+    folder = ensure_dir(lab_home() / "uploads")
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:12]}-{base}{'.' + suffix if suffix else ''}"
+    with disk_full_guard(f"the upload {original!r}"):
+        write_bytes_atomic(path, data)
+        write_bytes_atomic(path.with_name(path.name + ".name"), original[:500].encode())
+    return path
+
+
+def upload_name(path: Path) -> str:
+    """The name an upload was sent with (its stored file name if that was not recorded)."""
+    sidecar = Path(path).with_name(Path(path).name + ".name")
+    return sidecar.read_text(errors="replace") if sidecar.is_file() else Path(path).name

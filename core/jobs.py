@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import yaml
 
+from core.files import disk_full_guard, write_json_atomic
 from core.paths import RUN_ID, ensure_dir, runs_dir, safe_name
 from core.paths import run_dir as _run_dir
 
@@ -52,13 +53,6 @@ class RunError(ValueError):
 
 
 # ---------------------------------------------------------------- files of a run
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file, then rename: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -158,8 +152,13 @@ def start_run(target: str, config: dict[str, Any], name: str | None = None) -> R
         run_dir.mkdir()
     except FileExistsError:
         raise RunError(f"A run called {run_id!r} already exists; choose another name.") from None
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({"target": target, **config}, sort_keys=False))
-    write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time()})
+    try:
+        with disk_full_guard(f"run {run_id}"):
+            (run_dir / "config.yaml").write_text(yaml.safe_dump({"target": target, **config}, sort_keys=False))
+            write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time()})
+    except Exception:
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run in the list
+        raise
     return _launch(Run(run_id, run_dir), resume=False)
 
 

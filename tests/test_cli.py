@@ -107,7 +107,7 @@ def test_rag_ingest_of_only_bad_files_changes_nothing(tmp_path, capsys):
     bad.write_bytes(b"%PDF-1.4 broken")
     assert main(["rag", "ingest", str(bad), "--collection", "mine"]) == 2
     assert "No file gave any text; the collection was not changed." in capsys.readouterr().err
-    from core.retrieval.index import list_collections
+    from core.retrieval.storage import list_collections
 
     assert list_collections() == []
 

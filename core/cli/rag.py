@@ -20,6 +20,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=160, help="tokens per chunk (new collections)")
     p.add_argument("--overlap", type=int, default=32, help="tokens shared by neighbouring chunks (new collections)")
     p.add_argument("--kind", default="auto", help="index: exact, hnsw or auto")
+    p.add_argument("--replace", action="store_true", help="replace documents of the same name (otherwise refused)")
     p.set_defaults(func=ingest)
     for name, helptext in (("search", "the chunks most similar to a query"),
                            ("ask", "answer a question from the collection, citing sources")):
@@ -42,7 +43,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def ingest(args: argparse.Namespace) -> int:
     from core.embeddings import load_embedder
-    from core.retrieval.index import SUFFIXES_HELP, Settings, ingest_files
+    from core.retrieval.index import SUFFIXES_HELP, Settings
+    from core.retrieval.ingest import ingest_files
 
     files = []
     for path in args.paths:
@@ -54,10 +56,12 @@ def ingest(args: argparse.Namespace) -> int:
         print(f"\r{text:70}", end="", file=sys.stderr)
 
     settings = Settings(args.chunk_size, args.overlap, args.kind)
-    result = ingest_files(args.collection, files, load_embedder(), settings, progress)
+    result = ingest_files(args.collection, files, load_embedder(), settings, progress, replace_existing=args.replace)
     print(file=sys.stderr)
     for error in result.errors.values():
         print(f"skipped: {error}", file=sys.stderr)
+    for name in result.replaced:
+        print(f"replaced: {name}", file=sys.stderr)
     if result.collection is None:
         raise ValueError("No file gave any text; the collection was not changed.")
     c = result.collection
@@ -69,7 +73,8 @@ def ingest(args: argparse.Namespace) -> int:
 def _hits(args: argparse.Namespace, query: str, embedder):
     from core.embeddings import embed
     from core.retrieval import rag
-    from core.retrieval.index import load_collection, search
+    from core.retrieval.index import search
+    from core.retrieval.storage import load_collection
 
     if args.collection == rag.BUNDLED_COLLECTION:
         collection = rag.ensure_bundled_collection(embedder)

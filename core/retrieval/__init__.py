@@ -2,7 +2,9 @@
 
 ``extract``: text out of txt, md, html and pdf files, in a child process with time and memory limits.
 ``chunking``: token windows with overlap, each chunk with its source, page and position.
-``index``: collections of chunks with MiniLM vectors and a FAISS index (exact or HNSW), saved atomically.
+``index``: collections of chunks with MiniLM vectors and a FAISS index (exact or HNSW), and search.
+``storage``: collections on disk, saved atomically in versions, locked to change.
+``ingest``: extract, chunk and embed outside the lock, then one short locked swap; limits; the background run.
 ``rag``: the prompt with numbered, delimited sources; answers with citations; hit@k, MRR, answer accuracy with and
 without retrieval, and the prompt-injection rate. faiss is imported only inside functions.
 """

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -62,7 +63,7 @@ def extract_pages(data: bytes, filename: str) -> list[Page]:
 
 def _pdf_pages(data: bytes, filename: str) -> list[Page]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -71,7 +72,10 @@ def _pdf_pages(data: bytes, filename: str) -> list[Page]:
         return [Page(page.extract_text() or "", number) for number, page in enumerate(reader.pages, start=1)]
     except ExtractError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
+    except LimitReachedError as err:  # a "PDF bomb": a few KB that inflate to gigabytes
+        raise ExtractError(f"{filename} was refused: pypdf stopped reading it ({err}). Its streams inflate to far more "
+                           "data than the file holds, which is what a PDF bomb does.") from err
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
         raise ExtractError(f"{filename} is not a readable PDF ({type(err).__name__}: {err}).") from err
 
 
@@ -132,15 +136,20 @@ def extract_file(path: Path, filename: str | None = None, time_limit: float = TI
     if size > MAX_FILE_MB * 2**20:
         raise ExtractError(f"{name}: {size / 2**20:.0f} MiB is more than the {MAX_FILE_MB} MiB the lab takes per file; "
                            "split it, or raise MAX_FILE_MB in core/retrieval/extract.py and server.maxUploadSize.")
-    command = [sys.executable, "-m", "core.retrieval.extract", str(path), name, str(memory_mb), str(int(time_limit) + 1)]
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=time_limit, env=env, cwd=root)
-    except subprocess.TimeoutExpired:
-        raise ExtractError(f"{name}: extracting its text took longer than {time_limit:.0f} s; the file was skipped.") from None
-    if done.returncode == 0:
-        return [Page(**p) for p in json.loads(done.stdout)]
+    with tempfile.TemporaryDirectory(prefix="lab-extract-") as scratch:
+        # The pages go to a file, not a pipe: a long document is never held twice in the app's memory.
+        output = Path(scratch) / "pages.json"
+        command = [sys.executable, "-m", "core.retrieval.extract", str(path), name, str(memory_mb), str(int(time_limit) + 1),
+                   str(output)]
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        try:
+            done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=time_limit, env=env,
+                                  cwd=root)
+        except subprocess.TimeoutExpired:
+            raise ExtractError(f"{name}: extracting its text took longer than {time_limit:.0f} s; the file was skipped.") from None
+        if done.returncode == 0:
+            return [Page(**p) for p in json.loads(output.read_text(encoding="utf-8"))]
     if done.returncode == 3:  # the child's ExtractError: its message is the reason
         raise ExtractError(done.stderr.decode("utf-8", "replace").strip().splitlines()[-1])
     if b"MemoryError" in done.stderr:
@@ -151,7 +160,7 @@ def extract_file(path: Path, filename: str | None = None, time_limit: float = TI
 def _child(argv: list[str]) -> int:
     import resource
 
-    path, name, memory_mb, cpu_s = argv[0], argv[1], int(argv[2]), int(argv[3])
+    path, name, memory_mb, cpu_s, output = argv[0], argv[1], int(argv[2]), int(argv[3]), argv[4]
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
@@ -160,7 +169,7 @@ def _child(argv: list[str]) -> int:
     except ExtractError as err:
         print(str(err), file=sys.stderr)
         return 3
-    sys.stdout.write(json.dumps([asdict(p) for p in pages], ensure_ascii=False))
+    Path(output).write_text(json.dumps([asdict(p) for p in pages], ensure_ascii=False), encoding="utf-8")
     return 0
 
 

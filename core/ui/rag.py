@@ -3,12 +3,14 @@ inspector (chunks, scores, the prompt coloured by source), documents, the chunk 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core.retrieval import index, rag
+from core import jobs
+from core.retrieval import index, ingest, rag, storage
 from core.ui import charts
 from core.ui.resources import shared_embedder, text_embeddings
 from core.ui.widgets import escape_markdown, help_for, save_upload
@@ -27,17 +29,19 @@ def _bundled_collection_ready() -> bool:
 @st.cache_resource(show_spinner="Loading the collection...", max_entries=4)
 def _loaded_collection(name: str, version: str) -> index.Collection:
     """Read from disk once per saved version, not on every rerun (each chat message is one). Shared: only searched."""
-    return index.load_collection(name)
+    return storage.load_collection(name)
 
 
 def pick_collection() -> index.Collection:
     _bundled_collection_ready()
-    names = index.list_collections()
+    names = storage.list_collections()
+    if st.session_state.get("rag.select_next") in names:  # files just went into it: show that collection
+        st.session_state["rag.collection"] = st.session_state.pop("rag.select_next")
     name = st.selectbox("Collection", names, index=names.index(rag.BUNDLED_COLLECTION) if rag.BUNDLED_COLLECTION in names else 0,
                         key="rag.collection", help="Lumenfold is a fictional company's handbook, products and history, written "
                         "for this lab: no model can know it. Add your own documents in the Documents tab.")
     try:
-        return _loaded_collection(name, index.current_version(name))
+        return _loaded_collection(name, storage.current_version(name))
     except index.CollectionError as err:
         st.error(str(err))
         st.stop()
@@ -100,23 +104,29 @@ def chat_history() -> None:
 
 
 def documents_tab(collection: index.Collection) -> None:
-    """Index statistics, the documents with a remove button, and uploads into this or a new collection."""
+    """Index statistics, the documents with a remove button, and uploads into a collection of the user's."""
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Documents", len(collection.documents))
     c2.metric("Chunks", f"{len(collection.chunks):,}")
     c3.metric("Index", collection.kind)
     c4.metric("Chunk size / overlap", f"{collection.settings.chunk_size} / {collection.settings.overlap}")
+    for kind, text in st.session_state.pop("rag.notices", []):  # the outcome of the last upload, kept across its rerun
+        (st.success if kind == "success" else st.error)(text)
     st.dataframe(pd.DataFrame(collection.documents).drop(columns=["added"], errors="ignore"), hide_index=True)
-    if collection.documents:
+    bundled = collection.name in ingest.BUNDLED_COLLECTIONS
+    if collection.documents and not bundled:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         doomed = c1.selectbox("Remove a document", [d["source"] for d in collection.documents], key="rag.remove_doc")
         if c2.button("Remove", key="rag.remove", icon=":material/delete:"):
-            index.remove_document(collection.name, doomed)
+            ingest.remove_document(collection.name, doomed)
             st.rerun()
     st.subheader("Add documents")
-    target = st.text_input("Into collection (a new name creates it)", collection.name, key="rag.target")
+    if bundled:
+        st.caption(f"{collection.name} is the bundled knowledge base and stays as shipped: your files go into a "
+                   "collection of your own, created when you add them.")
+    target = st.text_input("Into collection (a new name creates it)", "mine" if bundled else collection.name, key="rag.target")
     h = lambda name: help_for(index.Settings, name)  # noqa: E731
-    new = target not in index.list_collections()
+    new = target not in storage.list_collections()
     c1, c2, c3 = st.columns(3)
     size = c1.select_slider("Chunk size (tokens)", [32, 64, 96, 128, 160, 200, 256], 160, key="rag.chunk_size",
                             help=h("chunk_size"), disabled=not new)
@@ -126,22 +136,73 @@ def documents_tab(collection: index.Collection) -> None:
         st.caption("Chunking and index settings are fixed when a collection is created; type a new name to choose them.")
     files = st.file_uploader("Files (txt, md, html, pdf)", type=["txt", "md", "markdown", "html", "htm", "pdf"], accept_multiple_files=True,
                              key="rag.upload")
+    replace = st.checkbox("Replace documents of the same name", key="rag.replace",
+                          help="Off: a file whose name is already in the collection is refused, so nothing is replaced by "
+                          "accident. On: it replaces that document, and the page says which ones it replaced.")
     if st.button("Add to the collection", type="primary", disabled=not files, key="rag.add", icon=":material/upload_file:"):
-        try:
-            settings = index.Settings(size, overlap, kind)
-            index.check_name(target)
-        except ValueError as err:
-            st.error(str(err))
-            return
+        _add_files(target, files, (size, overlap, kind), replace)
+    _ingest_monitor()
+
+
+def _add_files(target: str, files: list[Any], settings_values: tuple[int, int, str], replace: bool) -> None:
+    """Small uploads are ingested here with a progress bar; large ones as a background run the page follows."""
+    try:
+        settings = index.Settings(*settings_values)
+        storage.check_name(target)
         paths = [(save_upload(upload), upload.name) for upload in files]
-        bar = st.progress(0.0)
-        report = index.ingest_files(target, paths, shared_embedder(), settings, lambda text, fraction: bar.progress(min(fraction, 1.0), text=text))
+    except ValueError as err:
+        st.error(str(err))
+        return
+    if sum(upload.size for upload in files) > ingest.BACKGROUND_FROM_BYTES:
+        config = {"collection": target, "files": [[str(p), n] for p, n in paths], "settings": dataclasses.asdict(settings),
+                  "replace": replace}
+        st.session_state["rag.ingest_run"] = jobs.start_run(ingest.INGEST_JOB, config, name=f"ingest-{target}").id
+        return
+    bar = st.progress(0.0)
+    try:
+        report = ingest.ingest_files(target, paths, shared_embedder(), settings,
+                                     lambda text, fraction: bar.progress(min(fraction, 1.0), text=text), replace_existing=replace)
+    except ValueError as err:  # limits, read-only, a name already there, a full disk: nothing changed
         bar.empty()
-        for error in report.errors.values():
-            st.error(error)
-        if report.added:
-            st.success(f"Added {len(report.added)} file(s) to {target}: {', '.join(report.added)}.")
-            st.session_state["rag.added_to"] = target
+        st.error(str(err))
+        return
+    bar.empty()
+    _report(target, report.added, report.replaced, report.errors)
+
+
+def _report(target: str, added: list[str], replaced: list[str], errors: dict[str, str]) -> None:
+    """Keep the outcome for the next run and rerun the whole page, so the collection picker lists the new collection."""
+    notices = [("error", error) for error in errors.values()]
+    if added:
+        notices.append(("success", f"Added {len(added)} file(s) to {escape_markdown(target)}: {escape_markdown(', '.join(added))}."
+                        + (f" Replaced the earlier {escape_markdown(', '.join(replaced))}." if replaced else "")))
+        st.session_state["rag.select_next"] = target
+    st.session_state["rag.notices"] = notices
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def _ingest_monitor() -> None:
+    """The background ingestion this session started: progress, Cancel, and its outcome when it ends."""
+    run_id = st.session_state.get("rag.ingest_run")
+    if not run_id:
+        return
+    run = jobs.get_run(run_id)
+    if not run.finished:
+        last = (run.progress() or [{"text": "Starting...", "fraction": 0.0}])[-1]
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        c1.progress(min(float(last.get("fraction", 0.0)), 1.0), text=str(last.get("text", "")))
+        if c2.button("Cancel", key="rag.ingest_cancel", icon=":material/stop:"):
+            jobs.cancel_run(run_id)
+        return
+    del st.session_state["rag.ingest_run"]
+    result = run.status.get("result") or {}
+    if run.state == "done" and result.get("added"):
+        _report(result["collection"], result["added"], result.get("replaced", []), result.get("errors", {}))
+    elif run.state == "cancelled" or result.get("stopped"):
+        st.info("Cancelled; the collection was not changed.")
+    else:
+        st.error(run.status.get("error", "The ingestion failed; see its log."))
 
 
 def map_tab(collection: index.Collection, last: dict[str, Any] | None) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import string
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from core import models
-from core.paths import ensure_dir, lab_home
+from core import data, models
 from core.ui.resources import shared_model
 from core.ui.state import OTHER_MODEL, current_model_name, current_precision, init_state
 
@@ -58,12 +56,8 @@ def escape_markdown(text: str) -> str:
 
 
 def save_upload(upload: Any) -> Path:
-    """An uploaded file saved under $LAB_HOME/uploads/, named by a hash of its bytes (a child process can then read it,
-    and the same upload twice is one file)."""
-    data = upload.getvalue()
-    path = ensure_dir(lab_home() / "uploads") / f"{hashlib.sha256(data).hexdigest()[:12]}-{upload.name}"
-    path.write_bytes(data)
-    return path
+    """An uploaded file kept under $LAB_HOME/uploads/ with a safe name (core.data.save_upload)."""
+    return data.save_upload(upload.getvalue(), upload.name)
 
 
 def human_count(n: int) -> str:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from core.retrieval import index as idx
+from core.retrieval import index, ingest, storage
 from core.retrieval.chunking import Chunk, chunk_pages, token_windows
 from core.retrieval.extract import ExtractError, Page, extract_file, extract_pages
 from core.retrieval.rag import Question, build_rag_prompt, citations, is_correct, source_block
@@ -149,7 +149,7 @@ def unit_vectors(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
 
 def test_exact_index_equals_numpy_cosine_search():
     vectors, queries = unit_vectors(2000), unit_vectors(20, seed=1)
-    scores, ids = idx.search_vectors(idx.build_index(vectors, "exact"), queries, 10)
+    scores, ids = index.search_vectors(index.build_index(vectors, "exact"), queries, 10)
     similarity = queries @ vectors.T
     expected = np.argsort(-similarity, axis=1)[:, :10]
     assert (ids == expected).all()
@@ -158,7 +158,7 @@ def test_exact_index_equals_numpy_cosine_search():
 
 def test_hnsw_index_finds_most_of_the_true_neighbours():
     vectors, queries = unit_vectors(5000), unit_vectors(50, seed=2)
-    _, ids = idx.search_vectors(idx.build_index(vectors, "hnsw"), queries, 10)
+    _, ids = index.search_vectors(index.build_index(vectors, "hnsw"), queries, 10)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, expected)])
     assert recall >= 0.9
@@ -167,10 +167,10 @@ def test_hnsw_index_finds_most_of_the_true_neighbours():
 def test_search_respects_k_and_the_minimum_score():
     vectors = unit_vectors(30)
     chunks = [Chunk(f"chunk {i}", "a.md", 1, i, 0, 7, 2) for i in range(30)]
-    collection = idx.Collection("c", idx.Settings(), chunks, vectors, [])
-    hits = collection and idx.search(collection, vectors[5], k=3)
+    collection = index.Collection("c", index.Settings(), chunks, vectors, [])
+    hits = collection and index.search(collection, vectors[5], k=3)
     assert [h.chunk.position for h in hits][:1] == [5] and hits[0].score == pytest.approx(1.0) and len(hits) == 3
-    assert [h.chunk.position for h in idx.search(collection, vectors[5], k=3, min_score=0.99)] == [5]
+    assert [h.chunk.position for h in index.search(collection, vectors[5], k=3, min_score=0.99)] == [5]
 
 
 # ---------------------------------------------------------------- collections on disk
@@ -190,56 +190,60 @@ class HashEmbedder:
 
 def test_add_reload_replace_and_remove_documents(tokenizer):
     embedder = HashEmbedder(tokenizer)
-    settings = idx.Settings(chunk_size=32, overlap=8)
-    idx.add_documents("notes", [("a.md", [Page("alpha " * 100, 1)]), ("b.md", [Page("beta " * 10, 1)])], embedder, settings)
-    loaded = idx.load_collection("notes")
+    settings = index.Settings(chunk_size=32, overlap=8)
+    ingest.add_documents("notes", [("a.md", [Page("alpha " * 100, 1)]), ("b.md", [Page("beta " * 10, 1)])], embedder, settings)
+    loaded = storage.load_collection("notes")
     assert {d["source"] for d in loaded.documents} == {"a.md", "b.md"} and loaded.index.ntotal == len(loaded.chunks) == len(loaded.vectors)
-    idx.add_documents("notes", [("b.md", [Page("beta again " * 40, 1)])], embedder)  # same name: replaces
-    loaded = idx.load_collection("notes")
+    with pytest.raises(index.CollectionError, match="already has b.md; choose to replace"):
+        ingest.add_documents("notes", [("b.md", [Page("beta again " * 40, 1)])], embedder)  # never silently
+    assert storage.load_collection("notes").version == loaded.version
+    ingest.add_documents("notes", [("b.md", [Page("beta again " * 40, 1)])], embedder, replace_existing=True)
+    loaded = storage.load_collection("notes")
     assert sum(c.source == "b.md" for c in loaded.chunks) == loaded.documents[-1]["chunks"] > 1
-    removed = idx.remove_document("notes", "a.md")
-    assert {c.source for c in removed.chunks} == {"b.md"} and idx.load_collection("notes").index.ntotal == len(removed.chunks)
-    with pytest.raises(idx.CollectionError, match="has no document 'zzz.md'"):
-        idx.remove_document("notes", "zzz.md")
+    removed = ingest.remove_document("notes", "a.md")
+    assert {c.source for c in removed.chunks} == {"b.md"} and storage.load_collection("notes").index.ntotal == len(removed.chunks)
+    with pytest.raises(index.CollectionError, match="has no document 'zzz.md'"):
+        ingest.remove_document("notes", "zzz.md")
 
 
 def test_a_collection_whose_counts_disagree_refuses_to_load(tokenizer):
     import json
 
-    idx.add_documents("notes", [("a.md", [Page("alpha " * 50, 1)])], HashEmbedder(tokenizer), idx.Settings(chunk_size=32, overlap=8))
-    folder = idx.collections_dir() / "notes"
+    ingest.add_documents("notes", [("a.md", [Page("alpha " * 50, 1)])], HashEmbedder(tokenizer), index.Settings(chunk_size=32, overlap=8))
+    folder = storage.collections_dir() / "notes"
     meta_path = folder / (folder / "CURRENT").read_text() / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["chunks"] = meta["chunks"][:-1]
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(idx.CollectionError, match="inconsistent"):
-        idx.load_collection("notes")
+    with pytest.raises(index.CollectionError, match="inconsistent"):
+        storage.load_collection("notes")
 
 
 SAVER = """
 import sys, numpy as np
-from core.retrieval import index as idx
+from core.retrieval import index, ingest, storage
 from core.retrieval.chunking import Chunk
 n = 20000
-collection = idx.load_collection("big")
+collection = storage.load_collection("big")
 for round in range(1000):
     vectors = np.random.default_rng(round).standard_normal((n, 384)).astype(np.float32)
     chunks = [Chunk(f"chunk {i} of round {round}", "a.md", 1, i, 0, 1, 1) for i in range(n)]
-    collection = idx.save_collection(idx.Collection("big", collection.settings, chunks, vectors, [], collection.version))
+    collection = storage.save_collection(index.Collection("big", collection.settings, chunks, vectors, [], collection.version))
     print(collection.version, flush=True)
 """
 
 
 def test_a_kill_during_a_save_leaves_a_collection_that_loads():
     vectors = unit_vectors(20000)
-    idx.save_collection(idx.Collection("big", idx.Settings(kind="exact"), [Chunk("x", "a.md", 1, i, 0, 1, 1) for i in range(20000)], vectors, []))
+    chunks = [Chunk("x", "a.md", 1, i, 0, 1, 1) for i in range(20000)]
+    storage.save_collection(index.Collection("big", index.Settings(kind="exact"), chunks, vectors, []))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for delay in (0.9, 1.3, 1.7, 2.1, 2.6):
         child = subprocess.Popen([sys.executable, "-c", SAVER], env=env, cwd=ROOT, stdout=subprocess.PIPE)
         time.sleep(delay)  # somewhere inside a save: each takes a fraction of a second
         child.send_signal(signal.SIGKILL)
         child.wait()
-        collection = idx.load_collection("big")
+        collection = storage.load_collection("big")
         assert collection.index.ntotal == len(collection.chunks) == 20000
 
 
@@ -255,7 +259,7 @@ def test_the_prompt_parts_add_up_and_sources_are_dropped_to_fit(tiny_wide_dir):
     from core.models import load_model
 
     tiny_loaded = load_model(str(tiny_wide_dir), precision="float32")
-    hits = [idx.Hit(i + 1, 0.9 - i / 10, Chunk(f"Fact number {i}: the hive weighs {i} kg. " * 12, f"d{i}.md", 1, 0, 0, 1, 1)) for i in range(6)]
+    hits = [index.Hit(i + 1, 0.9 - i / 10, Chunk(f"Fact number {i}: the hive weighs {i} kg. " * 12, f"d{i}.md", 1, 0, 0, 1, 1)) for i in range(6)]
     prompt = build_rag_prompt(tiny_loaded, "How heavy is the hive?", hits, answer_tokens=16)
     assert sum(p.tokens for p in prompt.parts) == len(prompt.ids) <= tiny_loaded.info.context_window - 16
     assert prompt.dropped > 0 and len(prompt.hits) == 6 - prompt.dropped
