@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import yaml
 
+from core.checkpoints import SAVING_FLAG
 from core.files import disk_full_guard, write_json_atomic
 from core.paths import RUN_ID, ensure_dir, runs_dir, safe_name
 from core.paths import run_dir as _run_dir
@@ -204,8 +205,9 @@ def list_runs(target: str | None = None) -> list[Run]:
     return runs
 
 
-def cancel_run(run_id: str, grace: float = 8.0) -> Run:
-    """Ask the run to stop (it finishes its step and keeps its last checkpoint); kill it after ``grace`` seconds."""
+def cancel_run(run_id: str, grace: float = 8.0, save_grace: float = 300.0) -> Run:
+    """Ask the run to stop (it finishes its step and keeps its last checkpoint); kill it after ``grace`` seconds, but
+    never in the middle of a save: while the run shows its saving flag, wait up to ``save_grace`` seconds more."""
     run = get_run(run_id)
     if run.finished:
         return run
@@ -216,6 +218,9 @@ def cancel_run(run_id: str, grace: float = 8.0) -> Run:
         deadline = time.monotonic() + grace
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+        saving_until = time.monotonic() + save_grace
+        while _alive(pid) and (run.dir / SAVING_FLAG).exists() and time.monotonic() < saving_until:
+            time.sleep(0.1)  # a SIGKILL now would leave a half-written checkpoint or model
         if _alive(pid):
             _signal_group(pid, signal.SIGKILL)
             time.sleep(0.2)

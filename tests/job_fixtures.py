@@ -40,3 +40,17 @@ def fills_the_disk(ctx: RunContext) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # then a write past the limit raises OSError instead of killing
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
     (ctx.checkpoints / "checkpoint.bin").write_bytes(b"\0" * 1_000_000)
+
+
+def slow_save(ctx: RunContext) -> dict:
+    """A save that takes longer than cancel's grace period and ignores SIGTERM while it runs."""
+    import signal
+
+    from core.checkpoints import saving
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ctx.progress(step=1)
+    with saving(ctx.dir):
+        time.sleep(ctx.config.get("save_seconds", 3.0))
+        (ctx.dir / "saved.ok").write_text("whole")
+    return {"saved": True}

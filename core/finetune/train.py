@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core import checkpoints
 from core.finetune.config import FinetuneConfig
 from core.finetune.methods import count_parameters, prepare_model
 from core.finetune.pairs import load_pairs, tokenize_pairs
@@ -57,21 +58,22 @@ def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: lis
 
 def train_job(ctx: "RunContext") -> dict[str, Any]:
     """The child-process entry point (core.jobs target ``JOB``)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     config = FinetuneConfig.from_dict(ctx.config)
     trainer, tokenizer = build_trainer(config, ctx.checkpoints, [run_callback(ctx)])
     trainable, total = count_parameters(trainer.model)
     if trainer.is_world_process_zero():
         ctx.progress(event="start", trainable=trainable, total=total)
-    last = get_last_checkpoint(str(ctx.checkpoints)) if ctx.resume else None
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=checkpoints.resume_checkpoint(ctx))
     if ctx.should_stop():
         return {"stopped_at": trainer.state.global_step}
-    final = ctx.dir / "model"
-    trainer.save_model(str(final))  # under DDP only the main process writes
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(final)
+    main = trainer.is_world_process_zero()
+
+    def save(folder: Path) -> None:
+        trainer.save_model(str(folder))  # every process takes part; only the main one writes
+        if main:
+            tokenizer.save_pretrained(folder)
+
+    final = checkpoints.save_final(ctx.dir, save, main=main)
     return {"steps": trainer.state.global_step, "trainable": trainable, "total": total, "model": str(final),
             "method": config.method, "base_model": config.base_model}
 
@@ -81,7 +83,8 @@ REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "marg
 
 
 def run_callback(ctx: "RunContext") -> Any:
-    """A TrainerCallback: progress to progress.jsonl, stop (with a checkpoint) on cancel, fail on a NaN/inf loss."""
+    """A TrainerCallback: progress to progress.jsonl, stop (with a checkpoint) on cancel, fail on a NaN/inf loss, and
+    checkpoints that count only once complete (``core.checkpoints``)."""
     from transformers import TrainerCallback
 
     class RunCallback(TrainerCallback):
@@ -93,6 +96,11 @@ def run_callback(ctx: "RunContext") -> Any:
             if ctx.should_stop():
                 control.should_save = True  # keep this step's work: resume starts here
                 control.should_training_stop = True
+            checkpoints.before_save(ctx.dir, state, control)
+            return control
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            checkpoints.after_save(ctx.dir, args, state)
             return control
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:

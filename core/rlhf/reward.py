@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from core import checkpoints
 from core.config import DictConfig, check_range
 from core.data import DATASETS_DIR, DataError
 from core.rlhf.preferences import trl_prompt
@@ -147,7 +148,7 @@ def build_reward_trainer(config: RewardConfig, output_dir: Path, callbacks: Sequ
         output_dir=str(output_dir), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size, learning_rate=config.learning_rate, logging_steps=1,
         eval_strategy="steps", eval_steps=config.eval_steps, save_strategy="steps", save_steps=max(config.eval_steps, 20),
-        save_total_limit=1, seed=config.seed, report_to=[], use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
+        save_total_limit=2, seed=config.seed, report_to=[], use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
         max_length=config.max_length, dataloader_num_workers=0, bf16=False,
     )
     return RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), eval_dataset=Dataset.from_list(held_out),
@@ -161,13 +162,16 @@ def train_reward_job(ctx: "RunContext") -> dict[str, Any]:
     config = RewardConfig.from_dict(ctx.config)
     trainer, tokenizer, held_out = build_reward_trainer(config, ctx.checkpoints, [run_callback(ctx)])
     ctx.progress(event="start", train_pairs=len(trainer.train_dataset), held_out_pairs=len(held_out))
-    trainer.train()
+    trainer.train(resume_from_checkpoint=checkpoints.resume_checkpoint(ctx))
     if ctx.should_stop():
         return {"stopped_at": trainer.state.global_step}
-    final = ctx.dir / "model"
     model = trainer.model.merge_and_unload() if config.method == "lora" else trainer.model
-    model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    final = checkpoints.save_final(ctx.dir, save)
     scores = score_pairs(RewardScorer(final), held_out)
     (ctx.dir / "held_out_rewards.json").write_text(json.dumps(scores))
     accuracy = sum(s["chosen"] > s["rejected"] for s in scores) / len(scores)

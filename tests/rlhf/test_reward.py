@@ -77,3 +77,24 @@ def test_the_scorer_reads_a_text_exactly_as_trl_trained_on_it(tiny_model_dir, tm
     with torch.no_grad():
         expected = float(trainer.model(input_ids=torch.tensor([row["chosen_ids"]])).logits[0, 0])
     assert scorer.reward(held_out[0]["prompt"], held_out[0]["chosen"]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_reward_run_killed_during_a_save_resumes_from_the_last_complete_checkpoint(tiny_model_dir, tmp_path):
+    import shutil
+
+    from core import checkpoints
+    from core.rlhf.reward import JOB
+
+    config = RewardConfig(base_model=str(tiny_model_dir), method="full", data=str(preference_file(tmp_path)), max_steps=40,
+                          learning_rate=1e-3, batch_size=8, eval_steps=10, eval_fraction=0.25)
+    run = jobs.wait_for(jobs.start_run(JOB, config.to_dict()).id, 300)
+    assert run.state == "done", run.log_tail()
+    half = run.dir / "checkpoints" / "checkpoint-40"  # as a SIGKILL before trainer_state.json would leave it
+    (half / "trainer_state.json").unlink()
+    (half / checkpoints.MARKER).unlink()
+    shutil.rmtree(run.dir / "model")
+    jobs.write_json_atomic(run.dir / "status.json", {"state": "cancelled"})
+    resumed = jobs.wait_for(jobs.resume_run(run.id).id, 300)
+    assert resumed.state == "done", resumed.log_tail()
+    assert resumed.status["result"]["steps"] == 40 and (resumed.dir / "model" / "config.json").is_file()
+    assert [p["checkpoint"] for p in resumed.progress() if p.get("event") == "resume"] == ["checkpoint-20"]
