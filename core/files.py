@@ -44,7 +44,7 @@ def disk_full_guard(what: str) -> Iterator[None]:
     """Turn a full-disk failure inside the block into DiskFullError; anything else passes through unchanged."""
     try:
         yield
-    except (OSError, RuntimeError, ValueError) as err:
+    except Exception as err:  # OSError, faiss's RuntimeError, SQLAlchemy's OperationalError...: re-raised unless disk-full
         if isinstance(err, DiskFullError) or not is_disk_full(err):
             raise
         raise DiskFullError(f"Disk full: {what} was not saved and nothing changed. Free some space where the lab "

@@ -101,3 +101,45 @@ def tiny_loaded(tiny_model_dir):
     from core.models import load_model
 
     return load_model(str(tiny_model_dir), precision="float32")
+
+
+@pytest.fixture
+def file_size_limit():
+    """A file-size limit stands in for a full disk (writes past it fail with EFBIG, as on a full disk with ENOSPC)."""
+    import resource
+    import signal
+
+    previous_limit, previous_handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    def set_limit(nbytes: int) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, previous_limit[1]))
+
+    yield set_limit
+    resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+    signal.signal(signal.SIGXFSZ, previous_handler)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real, nearly full file system: a 4 MiB tmpfs mounted for the test (root only; CI runs as root, so there it
+    must work). Fill it with ``fill(path, leave_bytes)``."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("cannot mount a tmpfs under CI (needs root)")
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path, leave_bytes: int) -> None:
+    """Fill the file system of ``folder`` until about ``leave_bytes`` are free."""
+    import os
+
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    (folder / "ballast.bin").write_bytes(b"\0" * max(0, free - leave_bytes))

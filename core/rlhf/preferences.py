@@ -297,6 +297,7 @@ def _import_record(row: Any) -> dict[str, Any]:
                             for c in completions], "ranking": ranking}
 
 
-def import_jsonl(text: str) -> int:
-    """Import rankings (or TRL pairs) into the database, all in one transaction; returns how many were imported."""
-    return store.import_rankings(parse_import(text))
+def import_jsonl(text: str, on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Import rankings (or TRL pairs) into the database: every line is checked first and a bad one imports nothing;
+    then they are stored in batches (``core.store.import_rankings``). Returns how many were imported."""
+    return store.import_rankings(parse_import(text), on_progress)

@@ -172,12 +172,15 @@ def data_tab() -> None:
                        disabled=not rankings, icon=":material/download:")
     upload = st.file_uploader("Import rankings or TRL pairs (JSONL)", type=["jsonl", "json"], key="rlhf.import")
     if upload is not None and st.button("Import", key="rlhf.import_button"):
+        bar = st.progress(0.0, text="Checking every line...")
         try:
-            count = preferences.import_jsonl(upload.getvalue().decode("utf-8", errors="replace"))
-        except preferences.ImportError_ as err:
+            count = preferences.import_jsonl(upload.getvalue().decode("utf-8", errors="replace"),
+                                             lambda done, total: bar.progress(done / total, text=f"Imported {done:,} of {total:,}"))
+        except ValueError as err:  # a bad line (nothing imported), a busy database or a full disk (said how far it got)
             st.error(str(err))
         else:
             st.success(f"Imported {count} rankings.")
+        bar.empty()
 
 
 def agreement_panel(rankings: list[dict[str, Any]]) -> None:

@@ -4,7 +4,6 @@ read-only bundled collections, explicit replacement and ingestion as a cancellab
 from __future__ import annotations
 
 import resource
-import signal
 import threading
 import time
 import zlib
@@ -62,19 +61,6 @@ def test_embedding_happens_before_the_lock_which_is_held_only_for_the_swap(token
     holder.join()
     assert embedder.calls and max(embedder.calls) < released["at"]  # all the embedding ran while the lock was held elsewhere
     assert {d["source"] for d in storage.load_collection("notes").documents} == {"a.md", "b.md"}
-
-
-@pytest.fixture
-def file_size_limit():
-    """A file-size limit stands in for a full disk (writes past it fail with EFBIG, as on a full disk with ENOSPC)."""
-    previous_limit, previous_handler = resource.getrlimit(resource.RLIMIT_FSIZE), signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-    def set_limit(nbytes: int) -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, previous_limit[1]))
-
-    yield set_limit
-    resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
-    signal.signal(signal.SIGXFSZ, previous_handler)
 
 
 def test_a_full_disk_during_a_save_says_so_and_the_previous_version_still_loads(tokenizer, file_size_limit):
