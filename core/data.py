@@ -102,21 +102,30 @@ def _read_jsonl(text: str, filename: str) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(f"{filename}, line {number}: not valid JSON ({err.msg}).") from err
+        except RecursionError:
+            raise DataError(f"{filename}, line {number}: the JSON is nested too deeply to read.") from None
         if not isinstance(row, dict):
             raise DataError(f"{filename}, line {number}: expected a JSON object, got {type(row).__name__}.")
         rows.append({**row, "_line": number})
     return rows
 
 
+CSV_FIELD_MAX = 1_000_000  # characters in one CSV cell (the csv module's own default is 131,072)
+
+
 def _read_csv(text: str, filename: str, delimiter: str) -> list[dict[str, Any]]:
+    csv.field_size_limit(CSV_FIELD_MAX)
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise DataError(f"{filename} has no header line.")
     rows = []
-    for row in reader:
-        if None in row:
-            raise DataError(f"{filename}, line {reader.line_num}: more values than columns in the header.")
-        rows.append({**row, "_line": reader.line_num})
+    try:
+        if not reader.fieldnames:
+            raise DataError(f"{filename} has no header line.")
+        for row in reader:
+            if None in row:
+                raise DataError(f"{filename}, line {reader.line_num}: more values than columns in the header.")
+            rows.append({**row, "_line": reader.line_num})
+    except csv.Error as err:  # a cell over CSV_FIELD_MAX, a NUL byte, an unclosed quote at the end
+        raise DataError(f"{filename}, line {reader.line_num}: not readable as CSV ({err}).") from None
     return rows
 
 

@@ -56,3 +56,18 @@ def test_an_empty_cell_is_reported_by_line():
     records = read_records(b"text,label\na,positive\n,negative\n", "x.csv")
     with pytest.raises(DataError, match="line 3: column 'text' is empty"):
         build_task(records, "x.csv", "classification", "text", "label")
+
+
+def test_a_csv_cell_over_the_limit_is_one_clear_error_naming_its_line():
+    from core.data import CSV_FIELD_MAX
+
+    data = b"text,label\nshort,pos\n" + b'"' + b"x" * (CSV_FIELD_MAX + 10) + b'",neg\n'
+    with pytest.raises(DataError, match=r"big.csv, line \d+: not readable as CSV \(field larger than field limit"):
+        read_records(data, "big.csv")
+    # and a cell over the csv module's own default of 131,072 characters is fine
+    assert len(read_records(b"text,label\n" + b"y" * 200_000 + b",pos\n", "long.csv")[0]["text"]) == 200_000
+
+
+def test_deeply_nested_json_is_one_clear_error():
+    with pytest.raises(DataError, match="deep.jsonl, line 2: the JSON is nested too deeply"):
+        read_records(b'{"a": 1}\n' + b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", "deep.jsonl")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
@@ -168,11 +169,12 @@ def load_folder(folder: str, dtype: "torch.dtype", device: str, name: str,
     """A model and its tokenizer from a folder saved with save_pretrained, on ``device``, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_safetensors(folder, name)
     try:
         with LOADING_LOCK:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=dtype, local_files_only=True, attn_implementation=attn_implementation
+                folder, dtype=dtype, local_files_only=True, attn_implementation=attn_implementation, use_safetensors=True
             )
     except (OSError, ValueError, KeyError) as err:
         raise ModelError(f"Could not load {name!r} from {folder}: {err}") from err
@@ -180,6 +182,22 @@ def load_folder(folder: str, dtype: "torch.dtype", device: str, name: str,
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def check_safetensors(folder: str | Path, name: str) -> None:
+    """Refuse a folder whose weights are pickles: unpickling runs whatever code the file holds, so only safetensors
+    weights are loaded (transformers' ``save_pretrained`` writes them by default)."""
+    files = [p for p in Path(folder).iterdir() if p.is_file()] if Path(folder).is_dir() else []
+    if any(p.suffix == ".safetensors" for p in files):
+        return
+    pickles = sorted(p.name for p in files if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelError(f"{name!r} has only pickle weights ({', '.join(pickles[:3])}); only safetensors weights are loaded, "
+                         "because unpickling can run code. Convert it where you trust it: load it and call "
+                         "save_pretrained(folder) (safetensors is the default).")
 
 
 def describe(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelInfo:

@@ -37,6 +37,7 @@ def load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> loadin
     folder = Path(spec.location)
     config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
     model_dir = folder / "model"
+    loading.check_safetensors(model_dir, spec.name)
     if config.get("method") == "full":
         device = loading.pick_device()
         model, tokenizer = loading.load_folder(str(model_dir), loading.pick_dtype(device, precision), device, spec.name)

@@ -254,6 +254,9 @@ def parse_import(text: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError as err:
             problems.append(f"line {number}: not valid JSON ({err.msg})")
             continue
+        except RecursionError:
+            problems.append(f"line {number}: the JSON is nested too deeply to read")
+            continue
         try:
             records.append(_import_record(row))
         except ValueError as err:

@@ -126,3 +126,18 @@ def test_failed_conversion_leaves_no_cache(monkeypatch, tmp_path):
         models.convert_bundled("smollm2-135m-instruct")
     assert not models.is_cached("smollm2-135m-instruct")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_folder_with_pickle_weights_is_refused_before_anything_is_unpickled(tiny_model_dir, tmp_path, capsys):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04cos\nsystem\n(S'echo pwned'\ntR.")  # a pickle that runs a command
+    with pytest.raises(ModelError, match="only pickle weights \\(pytorch_model.bin\\); only safetensors weights are loaded"):
+        models.load_model(str(folder))
+    from core.cli import main
+
+    assert main(["generate", "--model", str(folder), "--prompt", "hi", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "only safetensors weights are loaded" in err

@@ -240,3 +240,10 @@ def test_import_normalises_annotators_and_refuses_blank_or_huge_names():
     with pytest.raises(ImportError_, match="line 1.*line 2"):
         preferences.import_jsonl("\n".join(json.dumps(r) for r in bad))
     assert len(store.list_rankings()) == 2
+
+
+def test_an_import_line_nested_too_deeply_is_named_and_nothing_is_imported():
+    good = json.dumps({"prompt": "Q?", "chosen": "a", "rejected": "b", "annotator": "x"})
+    with pytest.raises(ImportError_, match="line 2: the JSON is nested too deeply"):
+        preferences.import_jsonl(good + "\n" + "[" * 100_000 + "]" * 100_000)
+    assert store.list_rankings() == []
