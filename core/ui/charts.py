@@ -1,4 +1,10 @@
-"""Plotly figures shared by the pages. Figures only: no streamlit, no models; data comes in as tables and lists."""
+"""Plotly figures shared by the pages. Figures only: no streamlit, no models; data comes in as tables and lists.
+
+Plotly reads a little HTML in every label (``<b>``, ``<br>``, ``<a href=...>``), so text that came from a model or a
+user (tokens, labels, file and model names) goes through ``safe`` first: ``<b>`` shows as the four characters it is.
+An axis whose labels are tokens is categorical, in the model's order: digit tokens ("0", "19") must not turn it into
+a number line that sorts and drops bars.
+"""
 
 from __future__ import annotations
 
@@ -24,12 +30,31 @@ STAGE_LABELS = {
 CUT_COLOR = "rgba(214, 39, 40, 0.18)"
 
 
+def safe(text: object) -> str:
+    """Text as plotly should show it: its markup escaped (entities are shown as the characters they stand for)."""
+    return html.escape(str(text))
+
+
+def _unique(labels: Sequence[str]) -> list[str]:
+    """Category labels must differ, or plotly stacks two tokens that print alike into one bar."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def _token_axis(labels: Sequence[str]) -> dict:
+    return dict(type="category", categoryorder="array", categoryarray=list(labels))
+
+
 def next_token_chart(table: "pd.DataFrame", stages: Sequence[str]) -> go.Figure:
     """Grouped bars of the top tokens: the raw probability and the probability after each chosen stage.
 
     Tokens a stage removed get a red band behind their bars; tokens the repetition penalty touched get a ↺ mark.
     """
-    labels = [f"{t} ↺" if p else t for t, p in zip(table["token"], table["penalised"])]
+    labels = _unique([safe(f"{t} ↺" if p else t) for t, p in zip(table["token"], table["penalised"])])
     fig = go.Figure()
     for stage in stages:
         fig.add_bar(
@@ -44,7 +69,7 @@ def next_token_chart(table: "pd.DataFrame", stages: Sequence[str]) -> go.Figure:
     fig.update_layout(
         barmode="group",
         yaxis_title="probability",
-        xaxis_tickangle=-45,
+        xaxis=dict(tickangle=-45, **_token_axis(labels)),
         legend=dict(orientation="h", y=1.1),
         margin=dict(l=10, r=10, t=40, b=10),
         height=380,
@@ -79,11 +104,11 @@ def token_probability_chart(steps: "Sequence[Step]", width: int = 60) -> go.Figu
             size = max(len(part), 1)
             if x + size > width and x > 0:
                 x, line = 0, line + 1
-            alternatives = "<br>".join(f"{html.escape(a.text)!r}: {a.probability:.3f}" for a in step.alternatives)
+            alternatives = "<br>".join(f"{safe(a.text)!r}: {a.probability:.3f}" for a in step.alternatives)
             xs.append(x)
             ys.append(line)
             widths.append(size)
-            texts.append(html.escape(part))
+            texts.append(safe(part))
             probs.append(step.model_probability)
             hovers.append(
                 f"model p = {step.model_probability:.3f} (rank {step.rank}), sampled with p = {step.probability:.3f}"
@@ -114,12 +139,13 @@ def attention_heatmap(weights: "np.ndarray", tokens: Sequence[str], hide_first: 
     ``hide_first`` drops the first column: many heads park most of their attention on the first token (an
     "attention sink"), which washes out the colour scale for everything else.
     """
-    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    labels = [f"{i}:{safe(t)}" for i, t in enumerate(tokens)]
     columns = labels[1:] if hide_first else labels
     weights = weights[:, 1:] if hide_first else weights
     fig = go.Figure(go.Heatmap(z=weights, x=columns, y=labels, colorscale="Blues", zmin=0, zmax=float(weights.max()),
                                hovertemplate="%{y} → %{x}<br>weight %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=max(300, 22 * len(tokens) + 120), yaxis_autorange="reversed", margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=max(300, 22 * len(tokens) + 120), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=_token_axis(columns), yaxis=dict(autorange="reversed", **_token_axis(labels)))
     return fig
 
 
@@ -139,9 +165,11 @@ def shots_chart(summary: "pd.DataFrame", metric: str) -> go.Figure:
 
 
 def label_probabilities_chart(probabilities: dict[str, float]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(probabilities.values()), y=list(probabilities.keys()), orientation="h",
+    labels = _unique([safe(label) for label in probabilities])
+    fig = go.Figure(go.Bar(x=list(probabilities.values()), y=labels, orientation="h",
                            text=[f"{p:.1%}" for p in probabilities.values()], textposition="auto"))
-    fig.update_layout(height=60 + 40 * len(probabilities), xaxis_range=[0, 1], margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=60 + 40 * len(probabilities), xaxis_range=[0, 1], margin=dict(l=10, r=10, t=10, b=10),
+                      yaxis=_token_axis(labels))
     return fig
 
 
@@ -156,8 +184,8 @@ def loss_chart(curves: dict[str, list[dict]], metric: str = "loss") -> go.Figure
         color = palette[i % len(palette)]
         train = [r for r in rows if metric in r]
         evals = [r for r in rows if f"eval_{metric}" in r]
-        fig.add_scatter(x=[r["step"] for r in train], y=[r[metric] for r in train], name=f"{run} train", line_color=color)
-        fig.add_scatter(x=[r["step"] for r in evals], y=[r[f"eval_{metric}"] for r in evals], name=f"{run} eval",
+        fig.add_scatter(x=[r["step"] for r in train], y=[r[metric] for r in train], name=safe(f"{run} train"), line_color=color)
+        fig.add_scatter(x=[r["step"] for r in evals], y=[r[f"eval_{metric}"] for r in evals], name=safe(f"{run} eval"),
                         mode="lines+markers", line=dict(color=color, dash="dash"))
     fig.update_layout(height=360, xaxis_title="step", yaxis_title=metric, legend=dict(orientation="h", y=-0.25),
                       margin=dict(l=10, r=10, t=10, b=10))
@@ -181,15 +209,15 @@ def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    titles = [f"{html.escape(t)}<br><sub>{next(r['metric'] for r in rows if r['task'] == t)}</sub>" for t in tasks]
+    titles = [f"{safe(t)}<br><sub>{next(r['metric'] for r in rows if r['task'] == t)}</sub>" for t in tasks]
     fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=titles)
     palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
     for m, model in enumerate(models):
         for t, task in enumerate(tasks):
             value = next((r["value"] for r in rows if r["model"] == model and r["task"] == task), None)
-            fig.add_bar(x=[model], y=[value], name=model, text=[f"{value:.3g}" if value is not None else ""],
+            fig.add_bar(x=[safe(model)], y=[value], name=safe(model), text=[f"{value:.3g}" if value is not None else ""],
                         textposition="outside", legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
-                        row=1, col=t + 1, hovertemplate=f"{html.escape(model)}<br>%{{y:.3f}}<extra>{html.escape(task)}</extra>")
+                        row=1, col=t + 1, hovertemplate=f"{safe(model)}<br>%{{y:.3f}}<extra>{safe(task)}</extra>")
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(barmode="group", height=360, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05))
     return fig
@@ -201,8 +229,8 @@ def chunk_map(points: "np.ndarray", sources: Sequence[str], texts: Sequence[str]
     fig = go.Figure()
     for source in dict.fromkeys(sources):
         rows = [i for i, s in enumerate(sources) if s == source]
-        fig.add_scatter(x=points[rows, 0], y=points[rows, 1], mode="markers", name=html.escape(source), marker=dict(size=7, opacity=0.7),
-                        text=[html.escape(texts[i][:120]) for i in rows], hovertemplate="%{text}<extra>" + html.escape(source) + "</extra>")
+        fig.add_scatter(x=points[rows, 0], y=points[rows, 1], mode="markers", name=safe(source), marker=dict(size=7, opacity=0.7),
+                        text=[safe(texts[i][:120]) for i in rows], hovertemplate="%{text}<extra>" + safe(source) + "</extra>")
     if retrieved:
         fig.add_scatter(x=points[list(retrieved), 0], y=points[list(retrieved), 1], mode="markers", name="retrieved",
                         marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2, color="black")), hoverinfo="skip")

@@ -85,10 +85,10 @@ def show_sources(prompt_hits: list[index.Hit], answer: str) -> None:
     cited, quoted = rag.citations(answer, len(prompt_hits)), rag.supporting_sources(answer, prompt_hits)
     used = [n for n in range(1, len(prompt_hits) + 1) if n in cited or n in quoted]
     if used:
-        st.caption("Sources: " + " ".join(f"[{n}] {prompt_hits[n - 1].chunk.source}" for n in used))
+        st.caption("Sources: " + " ".join(f"[{n}] {escape_markdown(prompt_hits[n - 1].chunk.source)}" for n in used))
     for number, hit in enumerate(prompt_hits, start=1):
         mark = "cited by the model" if number in cited else "quoted in the answer" if number in quoted else "not used"
-        with st.expander(f"[{number}] {hit.chunk.source}, page {hit.chunk.page} · score {hit.score:.3f} · {mark}",
+        with st.expander(f"[{number}] {escape_markdown(hit.chunk.source)}, page {hit.chunk.page} · score {hit.score:.3f} · {mark}",
                          icon=":material/description:" if number in used else None):
             st.text(hit.chunk.text)
 
