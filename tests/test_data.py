@@ -71,3 +71,26 @@ def test_a_csv_cell_over_the_limit_is_one_clear_error_naming_its_line():
 def test_deeply_nested_json_is_one_clear_error():
     with pytest.raises(DataError, match="deep.jsonl, line 2: the JSON is nested too deeply"):
         read_records(b'{"a": 1}\n' + b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", "deep.jsonl")
+
+
+@pytest.mark.parametrize("sent", ["../../etc/passwd.csv", "a/b\\\\c.jsonl", "x" * 300 + ".csv", "", "...", "notes (final).CSV"])
+def test_an_upload_keeps_a_safe_short_name_inside_uploads_and_its_original_for_display(sent, lab_home):
+    from core.data import UPLOAD_NAME_MAX, save_upload, upload_name
+
+    path = save_upload(b"text,label\na,pos\n", sent)
+    assert path.parent == lab_home / "uploads" and path.read_bytes() == b"text,label\na,pos\n"
+    assert len(path.name) <= 13 + UPLOAD_NAME_MAX and "/" not in path.name and not path.name.startswith(".")
+    assert upload_name(path) == ((sent.replace("\\\\", "/").rsplit("/", 1)[-1].strip() or "upload")[:500])
+
+
+def test_an_upload_on_a_full_disk_says_so_and_leaves_nothing_half_written(small_disk, monkeypatch):
+    from core.data import save_upload
+    from core.files import DiskFullError
+    from tests.conftest import fill
+
+    monkeypatch.setenv("LAB_HOME", str(small_disk / "lab"))
+    (small_disk / "lab" / "uploads").mkdir(parents=True)
+    fill(small_disk, 64 * 1024)
+    with pytest.raises(DiskFullError, match="Disk full: the upload 'big.csv' was not saved and nothing changed"):
+        save_upload(b"x" * 1_000_000, "big.csv")
+    assert list((small_disk / "lab" / "uploads").iterdir()) == []

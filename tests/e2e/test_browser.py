@@ -258,7 +258,7 @@ def test_evaluation_dashboard_compares_two_models(app_url, browser):
 
 def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url, browser, tmp_path):
     # The file's name holds markup: it must show as text everywhere, the chunk map's legend (plotly) included.
-    document = tmp_path / "<b>orchard</b>-notes.md"
+    document = tmp_path / "<b>orchard-notes.md"
     filler = " ".join(f"Row {i} of the orchard holds {i + 3} apple trees, pruned in March." for i in range(60))
     document.write_text("# Orchard notes\n\nThe gate code of the Brindle Farm orchard is 4417. The code changes every "
                         f"spring.\n\n{filler}\n")
@@ -268,7 +268,7 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(document))
     wait_for_app(page)
     page.get_by_role("button", name="Add to the collection").click()
-    page.get_by_text("Added 1 file(s) to mine: <b>orchard</b>-notes.md").wait_for(timeout=120_000)
+    page.get_by_text("Added 1 file(s) to mine: <b>orchard-notes.md").wait_for(timeout=120_000)
     wait_for_app(page)
     # The new collection is in the picker and chosen at once, without another click (no stale picker).
     assert "mine" in page.locator('[data-testid="stSelectbox"]').first.inner_text()
@@ -276,7 +276,7 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     box = page.get_by_placeholder("Ask about the documents")
     box.fill("What is the gate code of the Brindle Farm orchard?")
     box.press("Enter")
-    source = page.get_by_text("Sources: [1] <b>orchard</b>-notes.md")
+    source = page.get_by_text("Sources: [1] <b>orchard-notes.md")
     source.wait_for(timeout=180_000)
     wait_for_app(page)
     assert_no_exception(page, "rag chat")
@@ -290,7 +290,7 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     legend = page.locator(".js-plotly-plot .legendtext").first
     legend.wait_for(timeout=30_000)
     texts = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
-    assert "<b>orchard</b>-notes.md" in texts, texts  # the markup is shown as characters...
+    assert "<b>orchard-notes.md" in texts, texts  # the markup is shown as characters...
     assert page.locator(".js-plotly-plot .legendtext b").count() == 0  # ...and no bold element was made from it
     screenshot(page, "rag-map")
     page.close()
