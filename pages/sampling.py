@@ -7,7 +7,7 @@ from core.sampling.views import next_token_table, visible
 from core.ui import charts
 from core.ui.frame import run_inside_frame
 from core.ui.resources import next_logits, prompt_attention
-from core.ui.sampling import PRESETS, compare_strategies, stage_card, stepper_for
+from core.ui.sampling import PRESETS, compare_strategies, stage_applies, stage_card, stepper_for
 from core.ui.state import current_model_name, current_precision, init_state
 from core.ui.widgets import current_model
 
@@ -56,7 +56,7 @@ seed = seed_col.number_input("Seed", 0, 2**31 - 1, 0, key="sampling.seed")
 values = {}
 for column, stage in zip(st.columns(len(STAGES)), STAGES):
     with column:
-        values[stage] = stage_card(stage)
+        values[stage] = stage_card(stage, stage_applies(stage, do_sample, values))
 try:
     settings = SamplingSettings(**values, do_sample=do_sample, seed=int(seed))
 except ValueError as err:
@@ -70,8 +70,9 @@ with next_tab:
     views = trace_stages(logits, settings, ids)
     top = st.slider("Tokens shown", 5, 50, 20, key="sampling.top")
     table = next_token_table(views, loaded.tokenizer, ids, top=top)
-    shown = st.multiselect("Distributions", [v.stage for v in views], default=[views[0].stage, views[-1].stage],
-                           format_func=charts.STAGE_LABELS.get, key="sampling.shown")
+    stages_now = [v.stage for v in views]  # a new choice of bars whenever the stages change (greedy on or off...)
+    shown = st.multiselect("Distributions", stages_now, default=[views[0].stage, views[-1].stage],
+                           format_func=charts.STAGE_LABELS.get, key="sampling.shown." + "-".join(stages_now))
     c1, c2, c3 = st.columns(3)
     c1.metric("Entropy, raw", f"{views[0].entropy:.2f} bits")
     c2.metric("Entropy, final", f"{views[-1].entropy:.2f} bits", delta=f"{views[-1].entropy - views[0].entropy:+.2f}", delta_color="off")

@@ -144,3 +144,10 @@ def test_nan_and_negative_numbers_exit_2_with_the_value_named(tiny_model_dir, ca
     assert "temperature must be a finite number, got inf" in capsys.readouterr().err
     assert main([*base, "--max-new-tokens", "-5"]) == 2
     assert "max_new_tokens must be in [1, ∞], got -5" in capsys.readouterr().err
+
+
+def test_next_token_at_temperature_0_gives_the_top_token_probability_1(tiny_model_dir, capsys):
+    assert main(["next-token", "--model", str(tiny_model_dir), "--prompt", "the bank", "--temperature", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokens"][0]["final"] == 1.0 and all(t["final"] == 0.0 for t in out["tokens"][1:])
+    assert out["entropy_bits"]["greedy"] == 0.0

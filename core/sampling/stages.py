@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # The stages in generate's order. Each is off at its neutral value, so turning a stage off = resetting its field.
 STAGES: tuple[str, ...] = ("repetition_penalty", "temperature", "top_k", "top_p", "min_p")
 CUTTING_STAGES = frozenset({"top_k", "top_p", "min_p"})  # the others rescale logits but never remove a token
+GREEDY = "greedy"  # the last view under greedy decoding: all the probability on the most likely token
 NEUTRAL: dict[str, float] = {"repetition_penalty": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
 
 
@@ -202,7 +203,9 @@ class StageView:
 
 
 def trace_stages(logits: "ArrayLike", settings: SamplingSettings, previous_ids: "ArrayLike | None" = None) -> list[StageView]:
-    """The model's raw distribution, then the distribution after each active stage, for a 1-D vector of logits.
+    """The model's raw distribution, then the distribution after each active stage, for a 1-D vector of logits;
+    under greedy decoding a last view, ``GREEDY``, puts all the probability on the argmax (only the repetition
+    penalty applies before it).
 
     Takes tensors, numpy arrays or lists (the page passes cached numpy logits and a list of prompt ids).
     The last view is what sampling draws from (for greedy decoding, the argmax of the last view is the pick).
@@ -225,6 +228,12 @@ def trace_stages(logits: "ArrayLike", settings: SamplingSettings, previous_ids: 
             still = torch.isfinite(current)
             removed, finite = (finite & ~still)[0], still
         views.append(StageView(stage, current[0], removed))
+    if settings.greedy:
+        # Greedy decoding picks one token: what it "samples" from is a point mass on the argmax (entropy 0).
+        pick = int(current[0].argmax())
+        point = torch.full_like(current[0], float("-inf"))
+        point[pick] = 0.0
+        views.append(StageView(GREEDY, point, torch.isfinite(current[0]) & ~torch.isfinite(point)))
     return views
 
 

@@ -26,6 +26,7 @@ STAGE_LABELS = {
     "top_k": "after top-k",
     "top_p": "after top-p",
     "min_p": "after min-p",
+    "greedy": "greedy pick",
 }
 CUT_COLOR = "rgba(214, 39, 40, 0.18)"
 

@@ -28,15 +28,27 @@ CARDS: dict[str, dict[str, Any]] = {
 }
 
 
-def stage_card(stage: str) -> float:
-    """A bordered card with the stage's switch, rule and slider; returns the stage's value (neutral when off)."""
+def stage_card(stage: str, applies: bool = True) -> float:
+    """A bordered card with the stage's switch, rule and slider; returns the stage's value (neutral when off).
+    ``applies=False`` (greedy decoding, where only the repetition penalty acts) greys it out and says why."""
     card = CARDS[stage]
     low, high, default, step = card["slider"]
     with st.container(border=True):
-        on = st.toggle(card["title"], value=card["on"], key=f"sampling.on.{stage}", help=help_for(SamplingSettings, stage))
-        value = st.slider(card["title"], low, high, default, step, key=f"sampling.value.{stage}", disabled=not on, label_visibility="collapsed")
-        st.caption(card["rule"])
+        on = st.toggle(card["title"], value=card["on"], key=f"sampling.on.{stage}", help=help_for(SamplingSettings, stage),
+                       disabled=not applies)
+        value = st.slider(card["title"], low, high, default, step, key=f"sampling.value.{stage}", disabled=not (on and applies),
+                          label_visibility="collapsed")
+        st.caption(card["rule"] if applies else "Does not apply under greedy decoding: the most likely token is always picked.")
     return value if on else NEUTRAL[stage]
+
+
+def stage_applies(stage: str, do_sample: bool, values: dict[str, float]) -> bool:
+    """Under greedy decoding (sampling off, or temperature 0) only the repetition penalty changes the pick."""
+    if stage == "repetition_penalty":
+        return True
+    if stage == "temperature":
+        return do_sample
+    return do_sample and values.get("temperature", 1.0) != 0
 
 
 def stepper_for(loaded: Any, name: str, precision: str, ids: list[int], settings: SamplingSettings) -> Stepper:

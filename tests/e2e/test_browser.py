@@ -271,7 +271,9 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     page.get_by_text("Added 1 file(s) to mine: <b>orchard-notes.md").wait_for(timeout=120_000)
     wait_for_app(page)
     # The new collection is in the picker and chosen at once, without another click (no stale picker).
-    assert "mine" in page.locator('[data-testid="stSelectbox"]').first.inner_text()
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Collection")
+    shown = picker.evaluate("e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+    assert "mine" in shown, shown
     page.get_by_role("tab", name="Chat").click()
     box = page.get_by_placeholder("Ask about the documents")
     box.fill("What is the gate code of the Brindle Farm orchard?")
@@ -287,9 +289,9 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     page.wait_for_timeout(500)
     screenshot(page, "rag-inspector")
     page.get_by_role("tab", name="Map").click()
-    legend = page.locator(".js-plotly-plot .legendtext").first
-    legend.wait_for(timeout=30_000)
-    texts = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    legend = page.locator(".js-plotly-plot .legendtext").filter(has_text="orchard-notes")
+    legend.first.wait_for(timeout=30_000)
+    texts = legend.all_inner_texts()
     assert "<b>orchard-notes.md" in texts, texts  # the markup is shown as characters...
     assert page.locator(".js-plotly-plot .legendtext b").count() == 0  # ...and no bold element was made from it
     screenshot(page, "rag-map")

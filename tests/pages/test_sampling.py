@@ -78,3 +78,30 @@ def test_over_long_prompt_is_cut_only_after_the_user_agrees(tiny_model_dir):
 def test_sampling_page_with_the_bundled_model():
     at = page_test("sampling").run()
     assert not at.exception and not at.error
+
+
+@pytest.mark.parametrize("make_greedy", ["sampling off", "temperature 0"])
+def test_greedy_shows_a_point_mass_and_says_the_cutting_stages_do_not_apply(tiny_model_dir, make_greedy):
+    at = page_test("sampling", tiny_model_dir).run()
+    at.toggle(key="sampling.on.top_k").set_value(True).run()
+    if make_greedy == "sampling off":
+        at.toggle(key="sampling.do_sample").set_value(False).run()
+    else:
+        at.slider(key="sampling.value.temperature").set_value(0.0).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Entropy, final"] == "0.00 bits" and metrics["Tokens left to sample from"] == "1"
+    assert at.slider(key="sampling.value.top_k").disabled
+    assert any("Does not apply under greedy decoding" in c.value for c in at.caption)
+    spec = chart_spec(at)
+    final = [trace for trace in spec["data"] if trace["name"] == "greedy pick"]
+    assert final and max(values(final[0]["y"])) == pytest.approx(1.0)  # the "after" bars are there, all on one token
+
+
+def values(y) -> list[float]:
+    """Plotly sends numeric arrays as {"dtype", "bdata"} (base64)."""
+    import base64
+
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist() if isinstance(y, dict) else list(y)

@@ -139,3 +139,14 @@ def test_prompt_longer_than_the_context_window_is_refused(tiny_loaded):
 def test_empty_prompt_is_refused(tiny_loaded):
     with pytest.raises(ValueError, match="empty"):
         list(stream_generate(tiny_loaded, [], SamplingSettings(), 5))
+
+
+def test_greedy_ends_on_a_point_mass_at_the_argmax_after_the_repetition_penalty():
+    logits = torch.tensor([2.0, 3.0, 2.9, -1.0])
+    plain = trace_stages(logits, SamplingSettings(temperature=0.0, top_k=2))
+    assert [v.stage for v in plain] == ["raw", "greedy"]  # top-k does not apply under greedy decoding
+    assert plain[-1].kept == 1 and plain[-1].entropy == 0.0 and plain[-1].probs[1] == 1.0
+    assert plain[-1].removed.tolist() == [True, False, True, True]
+    penalised = trace_stages(logits, SamplingSettings(do_sample=False, repetition_penalty=2.0), previous_ids=[1])
+    assert [v.stage for v in penalised] == ["raw", "repetition_penalty", "greedy"]
+    assert int(penalised[-1].probs.argmax()) == 2  # token 1 was in the text: 3.0 / 2 < 2.9
