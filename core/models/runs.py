@@ -14,36 +14,66 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from core.models import loading
 from core.models.cache import LOADING_LOCK, ProgressFn
-from core.models.registry import RUN_PREFIX, ModelSpec
+from core.models.registry import RUN_PREFIX, ModelError, ModelSpec
 from core.paths import RUN_ID, runs_dir
 
 
 def finetuned_runs() -> list[str]:
-    """Model names ("run:<id>") of the fine-tuned runs that finished with a model, newest first."""
+    """Model names ("run:<id>") of the runs that finished with a language model (fine-tuned; later aligned or
+    derived), newest first. Reward models are not among them: they score text, they do not write it."""
+    return [RUN_PREFIX + d.name for d in _runs_with_a_model() if not _is_reward_model(d)]
+
+
+def reward_model_runs() -> list[str]:
+    """Run ids of the finished reward models, newest first: offered where a reward is asked for."""
+    return [d.name for d in _runs_with_a_model() if _is_reward_model(d)]
+
+
+def _runs_with_a_model() -> list[Path]:
     runs = runs_dir()
     if not runs.is_dir():
         return []
-    return [RUN_PREFIX + d.name for d in sorted(runs.iterdir(), reverse=True)
-            if RUN_ID.match(d.name) and not d.is_symlink()
+    return [d for d in sorted(runs.iterdir(), reverse=True) if RUN_ID.match(d.name) and not d.is_symlink()
             and ((d / "model" / "config.json").is_file() or (d / "model" / "adapter_config.json").is_file())]
+
+
+def _is_reward_model(run: Path) -> bool:
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return config.get("task") == "reward"
 
 
 def load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> loading.LoadedModel:
     """A run's model, never on the shared base model (see the module docstring for the three kinds)."""
-    import yaml
-
     folder = Path(spec.location)
     config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    if config.get("task") == "reward":
+        raise ModelError(f"{spec.name!r} is a reward model: it scores text and cannot write any. Choose it where a "
+                         "reward is asked for (RLHF: human feedback → Reward model).")
     model_dir = folder / "model"
     loading.check_safetensors(model_dir, spec.name)
+    try:
+        return _load_run(spec, config, model_dir, precision, on_progress)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError) as err:  # a run folder made by hand or by another version
+        raise ModelError(f"{spec.name!r} cannot be loaded as a language model: {err}") from err
+
+
+def _load_run(spec: ModelSpec, config: dict[str, Any], model_dir: Path, precision: str,
+              on_progress: ProgressFn) -> loading.LoadedModel:
     if config.get("method") == "full":
         device = loading.pick_device()
         model, tokenizer = loading.load_folder(str(model_dir), loading.pick_dtype(device, precision), device, spec.name)
     elif config.get("method") == "lora":
         host = _adapter_host(config["base_model"], precision, on_progress)
-        model, tokenizer = host.view(folder.name, model_dir), host.tokenizer
+        model, tokenizer = host.view(model_dir.parent.name, model_dir), host.tokenizer
     else:
         from peft import PeftModel
 

@@ -26,7 +26,8 @@ def model_picker() -> None:
     """The sidebar's model choice; it persists across pages because app.py draws it on every run."""
     init_state()
     names = [*models.BUNDLED, *models.finetuned_runs(), OTHER_MODEL]
-    if st.session_state["model.choice"] not in names:  # a run that was deleted meanwhile
+    failed = st.session_state.pop("model.failed", None)
+    if failed or st.session_state["model.choice"] not in names:  # it would not load, or its run was deleted meanwhile
         st.session_state["model.choice"] = models.DEFAULT_MODEL
     st.selectbox(
         "Model",
@@ -36,6 +37,8 @@ def model_picker() -> None:
         help="The bundled models work offline; fine-tuned runs appear here when they finish. Any model folder saved "
         "with save_pretrained, or a hub id already in the local Hugging Face cache, works too.",
     )
+    if failed:
+        st.error(f"{failed} The default model is chosen instead.")
     if st.session_state["model.choice"] == OTHER_MODEL:
         st.text_input("Hub id or folder", key="model.custom", placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model")
     st.radio(
@@ -108,8 +111,11 @@ def current_model() -> models.LoadedModel:
     try:
         loaded = shared_model(name, current_precision())
     except models.ModelError as err:
-        st.error(str(err))
-        st.stop()
+        if st.session_state.get("model.choice") in (OTHER_MODEL, models.DEFAULT_MODEL):  # typed, or nothing to fall back to
+            st.error(str(err))
+            st.stop()
+        st.session_state["model.failed"] = str(err)  # the picker says so and falls back to the default
+        st.rerun()
     with st.sidebar:
         model_card(loaded.info)
     return loaded

@@ -291,7 +291,7 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
     page.get_by_role("tab", name="Map").click()
     legend = page.locator(".js-plotly-plot .legendtext").filter(has_text="orchard-notes")
     legend.first.wait_for(timeout=30_000)
-    texts = legend.all_inner_texts()
+    texts = legend.all_text_contents()  # SVG text has no innerText
     assert "<b>orchard-notes.md" in texts, texts  # the markup is shown as characters...
     assert page.locator(".js-plotly-plot .legendtext b").count() == 0  # ...and no bold element was made from it
     screenshot(page, "rag-map")
