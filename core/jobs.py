@@ -205,6 +205,11 @@ def list_runs(target: str | None = None) -> list[Run]:
     return runs
 
 
+def active_runs(target: str) -> list[Run]:
+    """The runs of one job that are still queued or running, newest first (what a page follows after a reload)."""
+    return [run for run in list_runs(target) if not run.finished]
+
+
 def cancel_run(run_id: str, grace: float = 8.0, save_grace: float = 300.0) -> Run:
     """Ask the run to stop (it finishes its step and keeps its last checkpoint); kill it after ``grace`` seconds, but
     never in the middle of a save: while the run shows its saving flag, wait up to ``save_grace`` seconds more."""

@@ -7,6 +7,7 @@ from core.evaluation import JOB, EvalConfig
 from core.models import BUNDLED, finetuned_runs
 from core.ui.evaluate import caveats, drilldown, history, leaderboard_section, newest_per_cell, pick_tasks, run_monitor
 from core.ui.frame import run_inside_frame
+from core.ui.runs import follow_run
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -45,8 +46,8 @@ with st.container(border=True):
     st.caption("The evaluation runs in the background: leave the page and come back; results are saved as each "
                "model finishes each task. Command line: `lab eval --model NAME --task NAME --limit N`.")
 
-if st.session_state.get("evaluate.run"):
-    run_monitor(st.session_state["evaluate.run"])
+if run_id := follow_run("evaluate.run", JOB):  # also after a reload, or one started in another tab
+    run_monitor(run_id)
 
 evaluations = store.list_evaluations()
 board_tab, examples_tab, caveats_tab, history_tab = st.tabs(["Leaderboard", "Examples", "Caveats", "History"])

@@ -4,10 +4,9 @@ import streamlit as st
 
 from core import jobs, store
 from core.models import BUNDLED
-from core.rlhf import JOB, METHODS, RewardConfig, preferences
+from core.rlhf import JOB, METHODS, RewardConfig
 from core.ui.frame import run_inside_frame
-from core.ui.resources import shared_model
-from core.ui.rlhf import annotator_name, data_tab, guidelines, rank_comparison, reward_monitor, reward_results, show_message
+from core.ui.rlhf import annotator_name, data_tab, guidelines, queue_panel, rank_comparison, reward_monitor, reward_results, show_message
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -25,30 +24,7 @@ with label_tab:
     annotator = annotator_name()
     with st.expander("Guidelines: helpful, honest, harmless"):
         st.markdown(guidelines())
-    with st.expander("The queue: prompts and completions to rank", expanded=not store.label_counts()["comparisons"]):
-        counts = store.label_counts()
-        waiting = store.prompts_without_comparison()
-        st.caption(f"{counts['prompts']} prompts, {counts['comparisons']} with completions to rank, {len(waiting)} waiting for completions.")
-        c1, c2, c3 = st.columns(3)
-        if c1.button("Add the 120 bundled prompts", key="rlhf.load_prompts"):
-            preferences.load_bundled_prompts()
-            st.rerun()
-        n = c2.select_slider("Completions per prompt", [2, 3, 4], 3, key="rlhf.n")
-        if c3.button(f"Complete all {len(waiting)} in the background", key="rlhf.generate_all", disabled=not waiting):
-            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, {
-                "model": current_model_name(), "n": n, "precision": current_precision()}, name="completions").id
-        own = st.text_input("A prompt of your own", key="rlhf.own_prompt")
-        if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()):
-            [prompt_id] = store.add_prompts([{"text": own.strip(), "source": "user"}])
-            loaded = shared_model(current_model_name(), current_precision())
-            with st.spinner(f"{n} completions by {loaded.info.name}..."):
-                store.add_comparison(prompt_id, preferences.complete(loaded, own.strip(), n))
-        if st.session_state.get("rlhf.generate_run"):
-            run = jobs.get_run(st.session_state["rlhf.generate_run"])
-            done = [p for p in run.progress() if "done" in p]
-            st.progress(done[-1]["done"] / done[-1]["total"] if done else 0.0,
-                        text=f"Completing the queue in the background: {run.state}"
-                        + (f", {done[-1]['done']} of {done[-1]['total']}" if done else ""))
+    queue_panel(current_model_name(), current_precision())
     show_message()
     if not annotator:
         st.info("Type your name to start ranking. Your rankings are saved under it; a resubmit replaces your earlier ranking.")

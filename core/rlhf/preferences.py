@@ -202,14 +202,25 @@ def generate_comparisons(loaded: Any, prompts: Sequence[dict[str, Any]], n: int,
 
 
 def generate_job(ctx: "RunContext") -> dict[str, Any]:
-    """The run that completes the whole queue ahead of a class: config {model, n, max_new_tokens, precision}."""
+    """The run that completes the queue ahead of a class: config {model, n, max_new_tokens, precision, limit}; the
+    first ``limit`` prompts still waiting (all when 0). Progress carries an ETA from the prompts done so far."""
+    import time
+
     from core.models import load_model
 
     config = ctx.config
+    ctx.progress(done=0, total=0, text="Loading the model")
     loaded = load_model(config["model"], precision=config.get("precision", "auto"))
-    prompts = store.prompts_without_comparison()
+    prompts = store.prompts_without_comparison()[: int(config.get("limit") or 0) or None]
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        per_prompt = (time.monotonic() - started) / done
+        ctx.progress(done=done, total=total, eta_s=per_prompt * (total - done), seconds_per_prompt=per_prompt)
+
+    ctx.progress(done=0, total=len(prompts))
     ids = generate_comparisons(loaded, prompts, int(config.get("n", 3)), int(config.get("max_new_tokens", 80)),
-                               lambda done, total: ctx.progress(done=done, total=total), ctx.should_stop)
+                               progress, ctx.should_stop)
     return {"comparisons": len(ids)}
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from core import evaluation, jobs, store
 from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, task_kind
 from core.ui import charts
+from core.ui.runs import rerun_when_it_ends
 from core.ui.widgets import escape_markdown, save_upload
 
 PER_EXAMPLE = {"multiple_choice": "acc_norm", "classification": "accuracy", "summarization": "rougeL_f", "translation": "bleu",
@@ -59,9 +60,7 @@ def run_monitor(run_id: str) -> None:
     if st.button("Cancel", key=f"evaluate.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
         jobs.cancel_run(run_id)
         st.rerun(scope="fragment")
-    if run.finished and st.session_state.get("evaluate.shown") != run_id:
-        st.session_state["evaluate.shown"] = run_id
-        st.rerun()  # the whole page: the leaderboard reads the new results
+    rerun_when_it_ends(run)  # the whole page: the leaderboard reads the new results
 
 
 def newest_per_cell(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:

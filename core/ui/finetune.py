@@ -10,6 +10,7 @@ from core import jobs
 from core.data import BUNDLED, DataError
 from core.finetune import FinetuneConfig, load_pairs
 from core.ui import charts
+from core.ui.runs import eta_text, rerun_when_it_ends
 from core.ui.widgets import help_for, save_upload
 
 METHOD_TITLES = {"full": "Full fine-tuning", "lora": "LoRA", "prompt_tuning": "Prompt tuning"}
@@ -65,6 +66,7 @@ def run_monitor(run_id: str) -> None:
     except jobs.RunError as err:
         st.error(str(err))
         return
+    rerun_when_it_ends(run)  # the comparison, the sidebar's new model and the runs table appear at once
     rows = run.progress()
     steps = [r for r in rows if "step" in r]
     last = steps[-1] if steps else {}
@@ -73,7 +75,7 @@ def run_monitor(run_id: str) -> None:
     label = {"queued": "Starting...", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
     st.progress(min(last.get("step", 0) / max_steps, 1.0),
                 text=f"{label}: step {last.get('step', 0)} of {max_steps}" + (f", {speed:,.0f} tokens/s" if speed else "")
-                + (f", about {eta:.0f} s left" if eta and not run.finished else ""))
+                + (eta_text(eta) if not run.finished else ""))
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     c1, c2, _ = st.columns([1, 1, 4])

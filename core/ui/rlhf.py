@@ -13,6 +13,7 @@ import streamlit as st
 from core import jobs, store
 from core.data import DATASETS_DIR
 from core.rlhf import preferences
+from core.ui.runs import eta_text, follow_run, rerun_when_it_ends
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
@@ -78,6 +79,53 @@ def _submit(comparison_id: int, annotator: str) -> None:
     pairs = sum(len(a) * len(b) for i, a in enumerate(state["order"]) for b in state["order"][i + 1:])
     st.session_state["rlhf.message"] = ("success", f"Saved your ranking of comparison {comparison_id}: {pairs} pairs.")
     st.session_state.pop("rlhf.ranking", None)
+
+
+def queue_panel(model_name: str, precision: str) -> None:
+    """The queue: prompts waiting for completions, completing some (or all) of them in the background with progress,
+    an ETA and Cancel (also after a reload), and a prompt of one's own completed at once."""
+    from core.ui.resources import shared_model
+
+    counts, waiting = store.label_counts(), store.prompts_without_comparison()
+    with st.expander("The queue: prompts and completions to rank", expanded=not counts["comparisons"]):
+        st.caption(f"{counts['prompts']} prompts, {counts['comparisons']} with completions to rank, {len(waiting)} waiting "
+                   "for completions.")
+        c1, c2, c3, c4 = st.columns([1.2, 1, 1, 1.2], vertical_alignment="bottom")
+        if c1.button("Add the 120 bundled prompts", key="rlhf.load_prompts"):
+            preferences.load_bundled_prompts()
+            st.rerun()
+        n = c2.select_slider("Completions per prompt", [2, 3, 4], 3, key="rlhf.n")
+        how_many = c3.number_input("Prompts to complete", 1, max(len(waiting), 1), min(len(waiting), 10) or 1,
+                                   key="rlhf.how_many", disabled=not waiting,
+                                   help="Each takes about 3-10 s per completion on a laptop CPU; start small.")
+        if c4.button(f"Complete {int(how_many)} in the background", key="rlhf.generate_all", disabled=not waiting):
+            config = {"model": model_name, "n": n, "precision": precision, "limit": int(how_many)}
+            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, config, name="completions").id
+        if run_id := follow_run("rlhf.generate_run", preferences.GENERATE_JOB):
+            _queue_monitor(run_id)
+        own = st.text_input("A prompt of your own", key="rlhf.own_prompt")
+        if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()):
+            [prompt_id] = store.add_prompts([{"text": own.strip(), "source": "user"}])
+            loaded = shared_model(model_name, precision)
+            with st.spinner(f"{n} completions by {loaded.info.name}..."):
+                store.add_comparison(prompt_id, preferences.complete(loaded, own.strip(), n))
+
+
+@st.fragment(run_every=2)
+def _queue_monitor(run_id: str) -> None:
+    run = jobs.get_run(run_id)
+    last = ([p for p in run.progress() if "done" in p] or [{}])[-1]
+    done, total = last.get("done", 0), last.get("total", 0)
+    label = {"queued": "Starting", "running": "Completing", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    text = f"{label}: {done} of {total} prompts" if total else f"{label}: {last.get('text', 'loading the model')}"
+    c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+    c1.progress(done / total if total else 0.0, text=text + (eta_text(last.get("eta_s")) if not run.finished else ""))
+    if c2.button("Cancel", key=f"rlhf.queue_cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
+        jobs.cancel_run(run_id)
+        st.rerun(scope="fragment")
+    if run.state == "failed":
+        st.error(run.status.get("error", "failed"))
+    rerun_when_it_ends(run)  # the new comparisons join the ranking queue
 
 
 def annotator_name() -> str:
@@ -232,9 +280,7 @@ def reward_monitor(run_id: str) -> None:
     if any("accuracy" in s for s in steps):
         right.caption("Accuracy: share of pairs where the chosen answer gets the higher reward")
         right.plotly_chart(charts.loss_chart({run_id: steps}, "accuracy"), key=f"rlhf.accuracy.{run_id}")
-    if run.finished and st.session_state.get("rlhf.shown_run") != run_id:
-        st.session_state["rlhf.shown_run"] = run_id
-        st.rerun()
+    rerun_when_it_ends(run)
 
 
 @st.cache_resource(show_spinner="Loading the reward model...", max_entries=2)

@@ -194,6 +194,22 @@ def test_sampling_visualizer_steps_and_branches(app_url, browser):
     page.close()
 
 
+def test_digit_tokens_keep_every_bar_in_the_models_order(app_url, browser):
+    page = open_page(browser, app_url + "/sampling", 1100)
+    prompt = page.get_by_label("Prompt")
+    prompt.fill("The year was 19")
+    prompt.press("Control+Enter")
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+    plot = page.locator('[data-testid="stTabs"] .js-plotly-plot').first
+    plot.wait_for(timeout=60_000)
+    axis, bars, labels = plot.evaluate("p => [p.layout.xaxis.type, p.data[0].x.length, [...p.data[0].x]]")
+    assert axis == "category" and bars == 20, (axis, bars, labels)
+    assert any(label.strip("␣").isdigit() for label in labels), labels  # digits are there, as categories
+    assert_no_exception(page, "sampling digits")
+    page.close()
+
+
 def test_prompt_shots_runs_a_small_sweep(app_url, browser):
     page = open_page(browser, app_url + "/shots", 1100)
     screenshot(page, "shots-prompt")
@@ -225,6 +241,40 @@ def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("Cancelled: step").wait_for(timeout=60_000)
     assert_no_exception(page, "fine-tune cancelled")
+    page.close()
+
+
+def test_a_fine_tune_that_ends_refreshes_the_page_without_a_click(app_url, browser):
+    page = open_page(browser, app_url + "/finetune", 1300)
+    steps = page.get_by_role("spinbutton", name="Steps")
+    steps.fill("2")
+    steps.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    # Nothing is clicked from here on: when the run ends, the page reruns once by itself.
+    page.get_by_role("heading", name="Base against fine-tuned").wait_for(timeout=300_000)
+    wait_for_app(page)
+    assert_no_exception(page, "fine-tune done")
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    assert page.get_by_role("option", name="Fine-tuned: ").count() >= 1  # the new model is in the sidebar's picker
+    page.keyboard.press("Escape")
+    page.close()
+
+
+def test_an_evaluation_keeps_its_progress_and_cancel_after_a_reload(app_url, browser):
+    page = open_page(browser, app_url + "/evaluate", 1500)
+    limit = page.get_by_role("spinbutton", name="Examples per task")
+    limit.fill("200")
+    limit.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_text("(evaluation 1 of").wait_for(timeout=60_000)
+    page.reload()  # a new session: nothing in it knows the run
+    wait_for_app(page)
+    page.get_by_text("(evaluation 1 of").wait_for(timeout=60_000)
+    assert_no_exception(page, "evaluation after reload")
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("Cancelled").first.wait_for(timeout=60_000)
     page.close()
 
 

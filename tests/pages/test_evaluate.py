@@ -70,3 +70,15 @@ def test_history_deletes_an_evaluation(two_models_evaluated):
     at.button(key="evaluate.delete").click().run()
     assert not at.exception
     assert [e["id"] for e in store.list_evaluations()] == [two_models_evaluated[1]]
+
+
+def test_after_a_reload_a_running_evaluation_still_shows_its_progress_and_cancel(tiny_model_dir):
+    from core.evaluation import JOB
+
+    config = EvalConfig(models=(str(tiny_model_dir),), tasks=("dialogsum",), limit=0, batch_size=1, max_new_tokens=200,
+                        precision="float32")
+    run = jobs.start_run(JOB, config.to_dict())
+    at = page_test("evaluate").run()  # a new session
+    assert not at.exception and at.session_state["evaluate.run"] == run.id
+    at.button(key=f"evaluate.cancel.{run.id}").click().run()
+    assert jobs.get_run(run.id).state == "cancelled"

@@ -79,3 +79,17 @@ def test_a_name_with_a_zero_width_space_is_refused_on_the_page_and_alice_is_alic
     assert all(b.key != "rlhf.submit" for b in at.button)  # nothing to rank until the name is valid
     at.text_input(key="rlhf.annotator").set_value("  Alice ").run()
     assert not at.error and any("alice" in c.value for c in at.caption)
+
+
+def test_after_a_reload_the_queue_run_still_shows_its_progress_and_can_be_cancelled(tiny_model_dir):
+    store.add_prompts([{"text": f"Describe a hive in detail ({i})."} for i in range(40)])
+    config = {"model": str(tiny_model_dir), "n": 4, "max_new_tokens": 100, "precision": "float32", "limit": 40}
+    run = jobs.start_run("core.rlhf.preferences:generate_job", config)
+    at = page_test("rlhf").run()  # a new session, as after a reload: nothing in it knows the run
+    assert not at.exception
+    assert at.session_state["rlhf.generate_run"] == run.id
+    cancel = at.button(key=f"rlhf.queue_cancel.{run.id}")
+    assert not cancel.disabled
+    cancel.click().run()
+    assert jobs.get_run(run.id).state == "cancelled"
+    assert at.number_input(key="rlhf.how_many").max == 40  # how many to complete is the user's choice

@@ -247,3 +247,15 @@ def test_an_import_line_nested_too_deeply_is_named_and_nothing_is_imported():
     with pytest.raises(ImportError_, match="line 2: the JSON is nested too deeply"):
         preferences.import_jsonl(good + "\n" + "[" * 100_000 + "]" * 100_000)
     assert store.list_rankings() == []
+
+
+def test_the_completions_queue_completes_only_as_many_prompts_as_asked_and_reports_an_eta(tiny_model_dir):
+    from core import jobs
+
+    store.add_prompts([{"text": f"Say something kind about bees ({i})."} for i in range(5)])
+    config = {"model": str(tiny_model_dir), "n": 2, "max_new_tokens": 4, "precision": "float32", "limit": 2}
+    run = jobs.wait_for(jobs.start_run(preferences.GENERATE_JOB, config).id, 120)
+    assert run.state == "done", run.log_tail()
+    assert run.status["result"] == {"comparisons": 2} and len(store.prompts_without_comparison()) == 3
+    last = run.progress()[-1]
+    assert (last["done"], last["total"]) == (2, 2) and last["eta_s"] == 0 and last["seconds_per_prompt"] > 0
