@@ -4,7 +4,9 @@ Holds: ``accuracy``; ``exact_match`` (SQuAD-style normalisation); ``rouge`` (ROU
 precision, recall and F, stemming on, from the rouge-score package) and ``mean_rouge``; ``bleu`` (corpus BLEU with its
 signature, and per-sentence BLEU, from sacrebleu); ``perplexity`` of a model on a text set; ``choose`` (a
 multiple-choice answer from each choice's log-likelihood, raw and length-normalised as lm-eval does); and
-``overlapping_ngrams`` (which words of an output also occur in the reference, for highlighting).
+``overlapping_ngrams`` (which words of an output also occur in the reference, for highlighting); and
+``output_flag`` (an output that is empty, or that echoes its input instead of answering: such outputs can top a
+ROUGE leaderboard, since a copied dialogue shares many words with its summary).
 
 Does not hold: running models over datasets (``core.evaluation``).
 """
@@ -166,3 +168,22 @@ def overlapping_ngrams(output: str, reference: str, n: int = 1) -> list[tuple[st
             for j in range(i, i + n):
                 marked[j] = True
     return list(zip(pieces, marked))
+
+
+ECHO_SHARE = 0.6  # an output that reproduces this share of its input's words, in order, echoes it
+
+
+def output_flag(prediction: str, source: str) -> str:
+    """"empty", "echo" (the output contains the input, or repeats at least ECHO_SHARE of its words in order), or ""."""
+    from difflib import SequenceMatcher
+
+    output_words, source_words = normalize_answer(prediction).split(), normalize_answer(source).split()
+    if not output_words:
+        return "empty"
+    if not source_words:
+        return ""
+    if " ".join(source_words) in " ".join(output_words):
+        return "echo"
+    matcher = SequenceMatcher(None, source_words, output_words, autojunk=False)
+    copied = sum(block.size for block in matcher.get_matching_blocks())
+    return "echo" if copied / len(source_words) >= ECHO_SHARE else ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from core import store
 from core.config import DictConfig, check_range
+from core.evaluation.metrics import output_flag
 from core.evaluation.scorers import evaluate
 from core.evaluation.tasks import HEADLINE, load_task, task_kind
 
@@ -91,22 +92,32 @@ def eval_job(ctx: "RunContext") -> dict[str, Any]:
 
 
 def leaderboard(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model: each task's headline metric (the newest evaluation of that model on that task)."""
+    """One row per model: each task's headline metric (the newest evaluation of that model on that task), and a
+    ``warning`` when some of its outputs were empty or echoed their input (their ROUGE or BLEU is not a summary's)."""
     rows: dict[str, dict[str, Any]] = {}
     for evaluation in sorted(evaluations, key=lambda e: e["id"]):
         kind = task_kind(evaluation["task"])
         metric = HEADLINE.get(kind, next(iter(evaluation["metrics"])))
-        rows.setdefault(evaluation["model"], {"model": evaluation["model"]})[f"{evaluation['task']} · {metric}"] = evaluation["metrics"].get(metric)
+        row = rows.setdefault(evaluation["model"], {"model": evaluation["model"], "warning": ""})
+        row[f"{evaluation['task']} · {metric}"] = evaluation["metrics"].get(metric)
+        problems = [f"{int(evaluation['metrics'][key])}/{evaluation['n']} {what}" for key, what in
+                    (("empty_outputs", "empty"), ("echoed_outputs", "echo the input")) if evaluation["metrics"].get(key)]
+        if problems:
+            row["warning"] = "; ".join(filter(None, [row["warning"], f"⚠ {evaluation['task']}: {', '.join(problems)}"]))
     return list(rows.values())
 
 
 def compare_examples(evaluations: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """Examples of one task side by side: each model's output and score, and the largest gap between two models."""
+    """Examples of one task side by side: each model's output and score, and the largest gap between two models;
+    for generated outputs also each model's ``flag`` ("empty", "echo" or "", from ``metrics.output_flag``)."""
     by_id: dict[str, dict[str, Any]] = {}
     for evaluation in evaluations:
+        generated = task_kind(evaluation.get("task", "")) in ("summarization", "translation")
         for example in evaluation["examples"]:
             row = by_id.setdefault(example["id"], {"id": example["id"], "input": example["input"], "reference": example["reference"]})
             row[f"{evaluation['model']} output"] = example["prediction"]
+            if generated:
+                row[f"{evaluation['model']} flag"] = output_flag(example["prediction"], example["input"])
             row[f"{evaluation['model']} {metric}"] = example["scores"].get(metric)
     for row in by_id.values():
         scores = [v for k, v in row.items() if k.endswith(f" {metric}") and v is not None]

@@ -134,7 +134,9 @@ def _generation(loaded, task, items, config, on_progress, should_stop) -> list[d
         per_example = [{f"{t}_{part}": v for t, parts in r.items() for part, v in parts.items()}
                        for r in metrics.rouge(predictions, references)]
     exact = metrics.exact_match(predictions, references)
-    return [_record(item, p, {**s, "exact_match": e}) for item, p, s, e in zip(done, predictions, per_example, exact)]
+    flags = [metrics.output_flag(p, item.input) for item, p in zip(done, predictions)]
+    return [_record(item, p, {**s, "exact_match": e, "echo": float(f == "echo")})
+            for item, p, s, e, f in zip(done, predictions, per_example, exact, flags)]
 
 
 def _perplexity(loaded, task, items, config, on_progress, should_stop) -> list[dict[str, Any]]:
@@ -174,7 +176,8 @@ def summarize(kind: str, examples: list[dict[str, Any]]) -> dict[str, float]:
         return {"perplexity": math.exp(total / sum(e["scores"]["tokens"] for e in examples))}
     predictions, references = [e["prediction"] for e in examples], [e["reference"] for e in examples]
     corpus = metrics.bleu(predictions, references)
-    result = {"bleu": corpus.score, "exact_match": mean("exact_match"), "empty_outputs": empty}
+    echoed = float(sum(e["scores"].get("echo", 0.0) for e in examples))
+    result = {"bleu": corpus.score, "exact_match": mean("exact_match"), "empty_outputs": empty, "echoed_outputs": echoed}
     if kind == "summarization":
         result.update(metrics.mean_rouge(metrics.rouge(predictions, references)))
     return result

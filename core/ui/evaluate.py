@@ -73,7 +73,13 @@ def newest_per_cell(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def leaderboard_section(evaluations: list[dict[str, Any]]) -> None:
     rows = evaluation.leaderboard(evaluations)
-    st.dataframe(rows, hide_index=True, key="evaluate.board")
+    warned = [r for r in rows if r["warning"]]
+    if warned:
+        st.warning("Some outputs are empty or echo their input, which can inflate ROUGE and BLEU: "
+                   + "; ".join(f"{escape_markdown(r['model'])} ({escape_markdown(r['warning'].removeprefix('⚠ '))})" for r in warned)
+                   + ". Examples → “Empty or echoed outputs” shows them.")
+    st.dataframe(rows, hide_index=True, key="evaluate.board",
+                 column_config={"warning": st.column_config.TextColumn("outputs", help="empty or echoed outputs, per task")})
     bars = [{"model": e["model"], "task": e["task"], "metric": HEADLINE[task_kind(e["task"])],
              "value": e["metrics"].get(HEADLINE[task_kind(e["task"])])} for e in evaluations]
     st.plotly_chart(charts.leaderboard_chart(bars), key="evaluate.chart")
@@ -103,9 +109,16 @@ def drilldown(evaluations: list[dict[str, Any]]) -> None:
     chosen = [store.load_evaluation(e["id"]) for e in evaluations if e["task"] == task]
     table = pd.DataFrame(evaluation.compare_examples(chosen, metric))
     filters = ["All", "Failures", "Where models differ most"] if metric in FAILURE_BELOW else ["All", "Where models differ most"]
+    flag_columns = [c for c in table.columns if c.endswith(" flag")]
+    if flag_columns:
+        filters.append("Empty or echoed outputs")
     show = st.segmented_control("Show", filters, default="All", key="evaluate.filter") or "All"
     score_columns = [c for c in table.columns if c.endswith(f" {metric}")]
-    if show == "Failures":
+    if show == "Empty or echoed outputs":
+        table = table[(table[flag_columns] != "").any(axis=1)]
+        st.caption("Outputs that are empty, or that repeat the input instead of answering: their ROUGE or BLEU says "
+                   "nothing about summarising or translating.")
+    elif show == "Failures":
         table = table[(table[score_columns] < FAILURE_BELOW[metric]).any(axis=1)]
         st.caption(f"Examples where at least one model scored {metric} below {FAILURE_BELOW[metric]}.")
     elif show == "Where models differ most":

@@ -161,7 +161,8 @@ def test_leaderboard_and_side_by_side_rows():
         {"id": 2, "model": "b", "task": "sentiment", "metrics": {"accuracy": 0.75}},
         {"id": 3, "model": "a", "task": "sentiment", "metrics": {"accuracy": 0.6}},
     ]
-    assert evaluation.leaderboard(runs) == [{"model": "a", "sentiment · accuracy": 0.6}, {"model": "b", "sentiment · accuracy": 0.75}]
+    assert evaluation.leaderboard(runs) == [{"model": "a", "warning": "", "sentiment · accuracy": 0.6},
+                                           {"model": "b", "warning": "", "sentiment · accuracy": 0.75}]
     examples = [
         {"model": "a", "examples": [{"id": "x", "input": "i", "reference": "r", "prediction": "p", "scores": {"accuracy": 1.0}}]},
         {"model": "b", "examples": [{"id": "x", "input": "i", "reference": "r", "prediction": "q", "scores": {"accuracy": 0.0}}]},
@@ -177,3 +178,18 @@ def test_config_rejects_bad_values():
         EvalConfig.from_dict({"colour": "red"})
     with pytest.raises(EvalError, match="Unknown task 'nope'"):
         load_task("nope")
+
+
+def test_the_leaderboard_and_the_drill_down_flag_empty_and_echoed_outputs():
+    dialogue = "#Person1#: Shall we meet at noon? #Person2#: Yes, at the station."
+    def result(model, predictions):
+        examples = [{"id": f"e{i}", "input": dialogue, "reference": "They meet at noon at the station.", "prediction": p,
+                     "scores": {"rougeL_f": 0.5}} for i, p in enumerate(predictions)]
+        return {"id": len(model), "model": model, "task": "dialogsum", "n": len(examples), "examples": examples,
+                "metrics": evaluation.summarize("summarization", [{**e, "scores": {**e["scores"], "exact_match": 0.0,
+                    "echo": float(evaluation.metrics.output_flag(e["prediction"], dialogue) == "echo")}} for e in examples])}
+    echo, good = result("echo-lora", [dialogue, dialogue, ""]), result("base", ["They meet at noon.", "Noon, at the station.", "A meeting."])
+    board = {r["model"]: r for r in evaluation.leaderboard([echo, good])}
+    assert board["echo-lora"]["warning"] == "⚠ dialogsum: 1/3 empty, 2/3 echo the input" and board["base"]["warning"] == ""
+    rows = evaluation.compare_examples([echo, good], "rougeL_f")
+    assert [r["echo-lora flag"] for r in rows] == ["echo", "echo", "empty"] and {r["base flag"] for r in rows} == {""}

@@ -101,3 +101,12 @@ def test_overlapping_words_are_marked():
     bigrams = metrics.overlapping_ngrams("the meeting was not moved", "the meeting was moved", n=2)
     assert [word.strip() for word, hit in bigrams if hit] == ["the", "meeting", "was"]
     assert "".join(word for word, _ in marked) == "The meeting was NOT moved."
+
+
+def test_output_flag_tells_empty_and_echoed_outputs_from_summaries():
+    dialogue = "#Person1#: Are you coming to the party on Saturday? #Person2#: No, I have to work all weekend."
+    assert metrics.output_flag("   ", dialogue) == "empty"
+    assert metrics.output_flag(dialogue, dialogue) == "echo"
+    assert metrics.output_flag("Summary: " + dialogue + " That is all.", dialogue) == "echo"  # output ⊇ input
+    assert metrics.output_flag(dialogue[:70], dialogue) == "echo"  # most of it, in order
+    assert metrics.output_flag("Person2 cannot come to the party because they have to work.", dialogue) == ""

@@ -82,3 +82,16 @@ def test_after_a_reload_a_running_evaluation_still_shows_its_progress_and_cancel
     assert not at.exception and at.session_state["evaluate.run"] == run.id
     at.button(key=f"evaluate.cancel.{run.id}").click().run()
     assert jobs.get_run(run.id).state == "cancelled"
+
+
+def test_echoed_and_empty_outputs_are_marked_on_the_leaderboard_and_can_be_filtered():
+    dialogue = "#Person1#: Shall we meet at noon? #Person2#: Yes, at the station."
+    examples = [{"id": "e1", "input": dialogue, "reference": "They meet at noon.", "prediction": dialogue, "scores": {"rougeL_f": 0.6}},
+                {"id": "e2", "input": dialogue, "reference": "They meet at noon.", "prediction": "", "scores": {"rougeL_f": 0.0}}]
+    store.save_evaluation("echo-lora", "dialogsum", {"rougeL_f": 0.3, "empty_outputs": 1.0, "echoed_outputs": 1.0}, {}, examples, 1.0)
+    at = page_test("evaluate").run()
+    assert not at.exception
+    assert any("echo\\-lora" in w.value and "echo the input" in w.value for w in at.warning)  # markdown-escaped names
+    at.selectbox(key="evaluate.drill_task").select("dialogsum").run()
+    at.segmented_control(key="evaluate.filter").set_value("Empty or echoed outputs").run()
+    assert not at.exception and any("repeat the input instead of answering" in c.value for c in at.caption)
