@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import jobs, store
 from core.evaluation import JOB, EvalConfig
-from core.models import BUNDLED, finetuned_runs
+from core.models import BUNDLED, ModelError, check_loadable, finetuned_runs
 from core.ui.evaluate import caveats, drilldown, history, leaderboard_section, newest_per_cell, pick_tasks, run_monitor
 from core.ui.frame import run_inside_frame
 from core.ui.runs import follow_run
@@ -42,7 +42,13 @@ with st.container(border=True):
         st.warning(str(err))
         config = None
     if st.button("Run evaluation", type="primary", disabled=config is None, key="evaluate.start", icon=":material/leaderboard:"):
-        st.session_state["evaluate.run"] = jobs.start_run(JOB, config.to_dict(), name="eval").id
+        try:
+            for name in config.models:  # before the run starts: a model that cannot load fails here, not after the others
+                check_loadable(name)
+        except ModelError as err:
+            st.error(str(err))
+        else:
+            st.session_state["evaluate.run"] = jobs.start_run(JOB, config.to_dict(), name="eval").id
     st.caption("The evaluation runs in the background: leave the page and come back; results are saved as each "
                "model finishes each task. Command line: `lab eval --model NAME --task NAME --limit N`.")
 

@@ -52,6 +52,9 @@ with one_tab:
     except ValueError as err:
         st.error(str(err))
         st.stop()
+    if len(shots) < k:
+        st.warning(f"The pool has only {len(pool)} example(s) to draw from, so the prompt holds {len(shots)} shot(s), not {k}. "
+                   "Upload more rows (or mark fewer as test) for more shots.")
     if prompt.dropped:
         st.warning(f"{prompt.dropped} example(s) were dropped so that the prompt and the answer fit the context window.")
     st.markdown(f"**The prompt the model receives** ({len(prompt.ids):,} tokens) {legend()}")
@@ -82,6 +85,8 @@ with sweep_tab:
     n = c2.number_input("Test examples", 1, len(test), min(20, len(test)), key="shots.n", help=help_for(ShotsConfig, "n"))
     names = sorted({*BUNDLED, current_model_name()})
     chosen = c3.multiselect("Models", names, default=[current_model_name()], key="shots.models")
+    if ks and max(ks) > len(pool):
+        st.warning(f"The pool has only {len(pool)} example(s): every k above {len(pool)} uses {len(pool)} shot(s).")
     try:
         config = ShotsConfig(ks=tuple(sorted(ks)), n=int(n), strategy=strategy, scoring=scoring, chat=chat, cot=cot)
     except ValueError as err:

@@ -53,11 +53,13 @@ class EvalConfig(DictConfig):
 def run_evaluations(config: EvalConfig, on_progress: Callable[[dict[str, Any]], None] | None = None,
                     should_stop: Callable[[], bool] | None = None, run_id: str | None = None) -> list[int]:
     """Every model on every task; each finished (model, task) is saved to the database at once. Returns their ids."""
-    from core.models import load_model
+    from core.models import check_loadable, load_model
 
     stop = should_stop or (lambda: False)
     report = on_progress or (lambda event: None)
     tasks = [load_task(name) for name in config.tasks]  # a bad task file fails before any model loads
+    for name in config.models:  # and so does a model that cannot be had (a hub id not cached, a missing folder...)
+        check_loadable(name)
     saved = []
     for m, model_name in enumerate(config.models):
         if stop():

@@ -6,7 +6,7 @@ local folder or a hub id). ``cache``: GGUF -> safetensors, once. ``loading``: de
 """
 
 from core.models.cache import LOADING_LOCK, cache_path, convert_bundled, is_cached, locate_gguf
-from core.models.loading import PRECISIONS, LoadedModel, ModelInfo, load_model, pick_device, pick_dtype
+from core.models.loading import PRECISIONS, LoadedModel, ModelInfo, check_loadable, load_model, pick_device, pick_dtype
 from core.models.registry import (
     BUNDLED,
     DEFAULT_MODEL,
@@ -21,7 +21,7 @@ from core.models.registry import (
 from core.models.runs import finetuned_runs, reward_model_runs
 
 __all__ = [
-    "BUNDLED", "DEFAULT_MODEL", "LOADING_LOCK", "PRECISIONS", "RUN_PREFIX", "BundledModel", "LoadedModel", "ModelError",
+    "BUNDLED", "DEFAULT_MODEL", "check_loadable", "LOADING_LOCK", "PRECISIONS", "RUN_PREFIX", "BundledModel", "LoadedModel", "ModelError",
     "ModelInfo", "ModelSpec", "cache_path", "convert_bundled", "finetuned_runs", "is_cached", "is_installed",
     "list_models", "load_model", "locate_gguf", "pick_device", "pick_dtype", "resolve", "reward_model_runs",
 ]

@@ -164,6 +164,25 @@ def load_model(
     return LoadedModel(model=model, tokenizer=tokenizer, info=describe(spec, model, tokenizer))
 
 
+def check_loadable(name: str) -> None:
+    """What can be known without loading the weights: the name resolves, a bundled model's package is installed, a
+    hub id is cached (or the Hub is reachable), a run is a language model, a folder has safetensors weights. Raises
+    ModelError; used before a long job starts, so a bad fifth model does not fail after four were evaluated."""
+    from core.models.cache import is_cached, locate_gguf
+
+    spec = resolve(name)
+    if spec.source == "bundled" and not is_cached(spec.name):
+        locate_gguf(spec.name)
+    elif spec.source == "hub":
+        check_safetensors(_hub_folder(spec.location), name)
+    elif spec.source == "local":
+        check_safetensors(spec.location, name)
+    elif spec.source == "run":
+        from core.models.runs import check_run
+
+        check_run(spec)
+
+
 def load_folder(folder: str, dtype: "torch.dtype", device: str, name: str,
                 attn_implementation: str | None = None) -> tuple[Any, Any]:
     """A model and its tokenizer from a folder saved with save_pretrained, on ``device``, in eval mode."""

@@ -51,19 +51,28 @@ def _is_reward_model(run: Path) -> bool:
 
 def load_run(spec: ModelSpec, precision: str, on_progress: ProgressFn) -> loading.LoadedModel:
     """A run's model, never on the shared base model (see the module docstring for the three kinds)."""
-    folder = Path(spec.location)
-    config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
-    if config.get("task") == "reward":
-        raise ModelError(f"{spec.name!r} is a reward model: it scores text and cannot write any. Choose it where a "
-                         "reward is asked for (RLHF: human feedback → Reward model).")
-    model_dir = folder / "model"
-    loading.check_safetensors(model_dir, spec.name)
+    config, model_dir = check_run(spec)
     try:
         return _load_run(spec, config, model_dir, precision, on_progress)
     except ModelError:
         raise
     except (OSError, ValueError, KeyError) as err:  # a run folder made by hand or by another version
         raise ModelError(f"{spec.name!r} cannot be loaded as a language model: {err}") from err
+
+
+def check_run(spec: ModelSpec) -> tuple[dict[str, Any], Path]:
+    """A run's config and model folder, or ModelError when the run is not a language model that can be loaded."""
+    folder = Path(spec.location)
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ModelError(f"{spec.name!r} has no readable config.yaml ({err}).") from err
+    if config.get("task") == "reward":
+        raise ModelError(f"{spec.name!r} is a reward model: it scores text and cannot write any. Choose it where a "
+                         "reward is asked for (RLHF: human feedback → Reward model).")
+    model_dir = folder / "model"
+    loading.check_safetensors(model_dir, spec.name)
+    return config, model_dir
 
 
 def _load_run(spec: ModelSpec, config: dict[str, Any], model_dir: Path, precision: str,

@@ -193,3 +193,10 @@ def test_the_leaderboard_and_the_drill_down_flag_empty_and_echoed_outputs():
     assert board["echo-lora"]["warning"] == "⚠ dialogsum: 1/3 empty, 2/3 echo the input" and board["base"]["warning"] == ""
     rows = evaluation.compare_examples([echo, good], "rougeL_f")
     assert [r["echo-lora flag"] for r in rows] == ["echo", "echo", "empty"] and {r["base flag"] for r in rows} == {""}
+
+
+def test_a_model_that_cannot_load_fails_the_grid_before_any_model_is_evaluated(tiny_model_dir):
+    config = EvalConfig(models=(str(tiny_model_dir), "someone/not-cached-anywhere"), tasks=("sentiment",), limit=2)
+    with pytest.raises(ValueError, match="someone/not-cached-anywhere"):
+        evaluation.run_evaluations(config)
+    assert store.list_evaluations() == []  # the first model was not evaluated in vain

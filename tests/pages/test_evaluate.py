@@ -95,3 +95,11 @@ def test_echoed_and_empty_outputs_are_marked_on_the_leaderboard_and_can_be_filte
     at.selectbox(key="evaluate.drill_task").select("dialogsum").run()
     at.segmented_control(key="evaluate.filter").set_value("Empty or echoed outputs").run()
     assert not at.exception and any("repeat the input instead of answering" in c.value for c in at.caption)
+
+
+def test_starting_an_evaluation_with_a_model_that_cannot_load_is_refused_on_the_page():
+    at = page_test("evaluate").run()
+    at.text_input(key="evaluate.other").set_value("someone/not-cached-anywhere").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and any("not-cached-anywhere" in e.value for e in at.error)
+    assert jobs.list_runs() == []

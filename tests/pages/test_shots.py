@@ -34,3 +34,13 @@ def test_bad_uploads_give_a_clear_message(tiny_wide_dir, content, name, message)
     at.file_uploader(key="shots.upload").upload(name, content).run()
     assert not at.exception
     assert message in at.error[0].value
+
+
+def test_a_pool_smaller_than_k_says_how_many_shots_the_prompt_really_holds(tiny_wide_dir):
+    at = page_test("shots", tiny_wide_dir).run()
+    at.radio(key="shots.source").set_value("Upload").run()
+    at.file_uploader(key="shots.upload").upload("two.csv", b"text,label\nwhat a great film,pos\nan awful film,neg\n").run()
+    assert not at.exception
+    at.slider(key="shots.k").set_value(2).run()
+    assert any("only 1 example(s) to draw from, so the prompt holds 1 shot(s), not 2" in w.value for w in at.warning), \
+        [w.value for w in at.warning] + [e.value for e in at.error]
