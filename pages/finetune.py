@@ -58,7 +58,7 @@ c2.plotly_chart(charts.memory_chart({"weights": guess.weights_bytes, "gradients"
                 key="finetune.memory")
 c2.caption("A rough guess for float32 training; the activations grow with batch size × max length.")
 with st.expander("Preview command"):
-    st.code(yaml.safe_dump(config.to_dict(), sort_keys=False), language="yaml")
+    st.code(yaml.safe_dump(config.for_method(), sort_keys=False), language="yaml")
     st.code("lab train config.yaml\n# two data-parallel processes (DDP: gloo on CPUs, NCCL on GPUs):\n"
             "accelerate launch --multi_gpu --num_processes 2 -m core train config.yaml", language="bash")
 if st.button("Start training", type="primary", key="finetune.start", icon=":material/model_training:"):

@@ -33,3 +33,15 @@ def test_digit_tokens_keep_a_categorical_axis_in_the_models_order():
 def test_tokens_that_print_alike_stay_separate_bars():
     fig = charts.next_token_chart(table(["�", "�", "x"]), ["raw"])
     assert len(set(fig.data[0].x)) == 3
+
+
+def test_the_chunk_map_gives_every_document_its_own_look():
+    sources = [f"doc-{i}.md" for i in range(30)]
+    fig = charts.chunk_map(np.random.default_rng(0).standard_normal((30, 2)), sources, sources, [], None)
+    looks = {(t.marker.color, t.marker.symbol) for t in fig.data}
+    assert len(looks) == 30  # "annual" and "support" are never the same blue
+
+
+def test_the_accuracy_chart_uses_the_summarys_format():
+    fig = charts.loss_chart({"r": [{"step": 10, "accuracy": 0.4444, "eval_accuracy": 0.4444}]}, "accuracy")
+    assert fig.layout.yaxis.tickformat == ".0%" and "%{y:.0%}" in fig.data[0].hovertemplate

@@ -6,6 +6,7 @@ Does not hold: what each method does to the model (``core.finetune.methods``) or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.config import DictConfig, check_range
 from core.finetune.methods import METHODS
@@ -58,4 +59,15 @@ class FinetuneConfig(DictConfig):
         check_range("lora_dropout", self.lora_dropout, 0, 1, high_open=True)
         check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
 
+    def for_method(self) -> dict[str, Any]:
+        """The settings this config's method uses (a LoRA run has no virtual tokens): what a preview shows."""
+        unused = {name for method, names in METHOD_FIELDS.items() if method != self.method for name in names}
+        return {k: v for k, v in self.to_dict().items() if k not in unused}
 
+
+# The fields only one method reads; every other field is shared.
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "lora": ("lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
+    "prompt_tuning": ("virtual_tokens", "prompt_init_text"),
+}

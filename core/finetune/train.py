@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,16 @@ def train_job(ctx: "RunContext") -> dict[str, Any]:
 REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "margin", "eval_accuracy", "eval_margin")
 
 
+def remaining_seconds(recent_steps: list[float], steps_left: int, eval_every: int | None, eval_s: float,
+                      save_every: int | None, save_s: float) -> float:
+    """What is left of a run: the steps at the pace of the recent ones (not the average since the start, which the
+    first slow steps distort), the evaluations and checkpoints still due, and the final save of the model."""
+    pace = sum(recent_steps) / len(recent_steps)
+    evals = steps_left // eval_every if eval_every else 0
+    saves = steps_left // save_every if save_every else 0
+    return steps_left * pace + evals * eval_s + (saves + 1) * save_s
+
+
 def run_callback(ctx: "RunContext") -> Any:
     """A TrainerCallback: progress to progress.jsonl, stop (with a checkpoint) on cancel, fail on a NaN/inf loss, and
     checkpoints that count only once complete (``core.checkpoints``)."""
@@ -91,15 +102,30 @@ def run_callback(ctx: "RunContext") -> Any:
         def __init__(self) -> None:
             self.started = time.monotonic()
             self.first_step: int | None = None
+            self.recent: deque[float] = deque(maxlen=10)  # the last steps' durations, eval and save excluded
+            self.eval_s = self.save_s = 0.0
+            self.mark = time.monotonic()
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.mark = time.monotonic()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            now = time.monotonic()
+            self.recent.append(now - self.mark)
+            self.mark = now  # an evaluation or a save may follow: they are timed from here
             if ctx.should_stop():
                 control.should_save = True  # keep this step's work: resume starts here
                 control.should_training_stop = True
             checkpoints.before_save(ctx.dir, state, control)
             return control
 
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            now = time.monotonic()
+            self.eval_s, self.mark = now - self.mark, now
+
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            now = time.monotonic()
+            self.save_s, self.mark = now - self.mark, now
             checkpoints.after_save(ctx.dir, args, state)
             return control
 
@@ -115,7 +141,8 @@ def run_callback(ctx: "RunContext") -> Any:
                 self.first_step, self.started, self.first_tokens = state.global_step, time.monotonic(), tokens
             done = state.global_step - self.first_step
             elapsed = time.monotonic() - self.started
-            eta = elapsed / done * (state.max_steps - state.global_step) if done else None
+            eta = remaining_seconds(list(self.recent), state.max_steps - state.global_step, args.eval_steps, self.eval_s,
+                                    args.save_steps, self.save_s) if self.recent else None
             speed = (tokens - self.first_tokens) / elapsed if done and elapsed > 0 and tokens > self.first_tokens else None
             report = {k: logs[k] for k in REPORTED if k in logs}
             ctx.progress(step=state.global_step, max_steps=state.max_steps, eta_s=eta, tokens_per_s=speed, **report)

@@ -12,6 +12,7 @@ import html
 from typing import TYPE_CHECKING, Sequence
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,6 +191,9 @@ def loss_chart(curves: dict[str, list[dict]], metric: str = "loss") -> go.Figure
                         mode="lines+markers", line=dict(color=color, dash="dash"))
     fig.update_layout(height=360, xaxis_title="step", yaxis_title=metric, legend=dict(orientation="h", y=-0.25),
                       margin=dict(l=10, r=10, t=10, b=10))
+    if metric == "accuracy":  # the same format as the summary's "Held-out accuracy" (one rounding for both)
+        fig.update_yaxes(tickformat=".0%", range=[0, 1])
+        fig.update_traces(hovertemplate="step %{x}: %{y:.0%}<extra>%{fullData.name}</extra>")
     return fig
 
 
@@ -224,13 +228,21 @@ def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
     return fig
 
 
+MAP_COLORS = qualitative.Dark24
+MAP_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
+
+
 def chunk_map(points: "np.ndarray", sources: Sequence[str], texts: Sequence[str], retrieved: Sequence[int],
               query: "np.ndarray | None") -> go.Figure:
     """The chunks in 2D (PCA of their embeddings), coloured by document; retrieved chunks ringed; the query a star."""
+
     fig = go.Figure()
-    for source in dict.fromkeys(sources):
+    for n, source in enumerate(dict.fromkeys(sources)):
         rows = [i for i, s in enumerate(sources) if s == source]
-        fig.add_scatter(x=points[rows, 0], y=points[rows, 1], mode="markers", name=safe(source), marker=dict(size=7, opacity=0.7),
+        # 24 distinct colours, then the same colours with another marker shape: no two documents look alike.
+        color, symbol = MAP_COLORS[n % len(MAP_COLORS)], MAP_SYMBOLS[(n // len(MAP_COLORS)) % len(MAP_SYMBOLS)]
+        fig.add_scatter(x=points[rows, 0], y=points[rows, 1], mode="markers", name=safe(source),
+                        marker=dict(size=7, opacity=0.75, color=color, symbol=symbol),
                         text=[safe(texts[i][:120]) for i in rows], hovertemplate="%{text}<extra>" + safe(source) + "</extra>")
     if retrieved:
         fig.add_scatter(x=points[list(retrieved), 0], y=points[list(retrieved), 1], mode="markers", name="retrieved",

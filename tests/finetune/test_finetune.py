@@ -287,3 +287,19 @@ def test_a_run_recorded_before_the_move_still_lists_resumes_and_loads(tiny_wide_
     assert resumed.status["result"]["steps"] == 4
     assert models.RUN_PREFIX + run.id in models.finetuned_runs()
     models.load_model(models.RUN_PREFIX + run.id, precision="float32")
+
+
+def test_the_eta_counts_the_recent_pace_the_evaluations_and_saves_due_and_the_final_save():
+    from core.finetune.train import remaining_seconds
+
+    # 4 steps left at 2 s each, an evaluation (5 s) every 2 steps, a checkpoint (3 s) every 4, and the final save
+    assert remaining_seconds([2.0, 2.0], 4, 2, 5.0, 4, 3.0) == 4 * 2.0 + 2 * 5.0 + 2 * 3.0
+    assert remaining_seconds([1.0], 0, 10, 5.0, 20, 3.0) == 3.0  # the last step done: the final save is what is left
+
+
+def test_the_job_reports_an_eta_that_includes_the_end(tiny_wide_dir, pairs_file):
+    config = config_for(tiny_wide_dir, pairs_file, method="lora", max_steps=6, save_steps=3, eval_steps=2)
+    run = jobs.wait_for(jobs.start_run(JOB, config.to_dict()).id, 120)
+    assert run.state == "done", run.log_tail()
+    etas = [p["eta_s"] for p in run.progress() if "eta_s" in p and "loss" in p]
+    assert etas and all(e is None or e > 0 for e in etas)  # never "0 s left" while the final save is still to come

@@ -9,6 +9,8 @@ def test_the_page_shows_the_estimate_and_the_command():
     assert not at.exception and not at.error
     assert at.metric[0].label == "Trainable parameters" and at.metric[0].value.endswith("K")  # LoRA: thousands, not millions
     assert any("accelerate launch --multi_gpu --num_processes 2" in c.value for c in at.code)
+    [preview] = [c.value for c in at.code if "method:" in c.value]
+    assert "lora_r:" in preview and "virtual_tokens" not in preview and "prompt_init_text" not in preview  # LoRA's fields only
 
 
 def test_starting_a_run_creates_it_and_the_monitor_follows_it():
