@@ -93,17 +93,25 @@ def read_records(data: bytes, filename: str) -> list[dict[str, Any]]:
     raise DataError(f"{filename}: use a .csv or .jsonl file.")
 
 
+def json_value(line: str) -> Any:
+    """One line of JSONL, or DataError with the reason ("not valid JSON (...)", "the JSON is nested too deeply")."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"not valid JSON ({err.msg})") from err
+    except RecursionError:
+        raise DataError("the JSON is nested too deeply to read") from None
+
+
 def _read_jsonl(text: str, filename: str) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{filename}, line {number}: not valid JSON ({err.msg}).") from err
-        except RecursionError:
-            raise DataError(f"{filename}, line {number}: the JSON is nested too deeply to read.") from None
+            row = json_value(line)
+        except DataError as err:
+            raise DataError(f"{filename}, line {number}: {err}.") from err
         if not isinstance(row, dict):
             raise DataError(f"{filename}, line {number}: expected a JSON object, got {type(row).__name__}.")
         rows.append({**row, "_line": number})

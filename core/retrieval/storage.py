@@ -23,7 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
-from core.files import disk_full_guard, remove_leftovers
+from core.files import disk_full_guard, fsync, remove_leftovers
 from core.paths import ensure_dir, lab_home
 from core.retrieval.chunking import Chunk
 from core.retrieval.index import Collection, CollectionError, Settings
@@ -106,11 +106,11 @@ def save_collection(collection: Collection) -> Collection:
                 np.save(out, collection.vectors, allow_pickle=False)
             (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
             for path in tmp.iterdir():
-                _fsync(path)
+                fsync(path)
             shutil.rmtree(final, ignore_errors=True)  # a version folder left by a crash between the two renames
             os.rename(tmp, final)
             pointer_tmp.write_text(final.name)
-            _fsync(pointer_tmp)
+            fsync(pointer_tmp)
             os.replace(pointer_tmp, folder / "CURRENT")  # the commit point
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -118,19 +118,11 @@ def save_collection(collection: Collection) -> Collection:
         if current_version(collection.name) != final.name:
             shutil.rmtree(final, ignore_errors=True)  # renamed into place but never committed
         raise
-    _fsync(folder)
+    fsync(folder)
     for old in folder.iterdir():  # earlier versions
         if old.name not in (final.name, "CURRENT", ".lock") and old.name.startswith("v") and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     return replace(collection, version=version)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def delete_collection(name: str) -> None:

@@ -25,7 +25,7 @@ from itertools import combinations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from core import store
-from core.data import DATASETS_DIR
+from core.data import DATASETS_DIR, DataError, json_value
 
 if TYPE_CHECKING:
     from core.jobs import RunContext
@@ -261,12 +261,9 @@ def parse_import(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"line {number}: not valid JSON ({err.msg})")
-            continue
-        except RecursionError:
-            problems.append(f"line {number}: the JSON is nested too deeply to read")
+            row = json_value(line)
+        except DataError as err:
+            problems.append(f"line {number}: {err}")
             continue
         try:
             records.append(_import_record(row))

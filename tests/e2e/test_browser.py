@@ -227,13 +227,19 @@ def test_prompt_shots_runs_a_small_sweep(app_url, browser):
     page.close()
 
 
-def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url, browser):
+def start_lora_run(app_url: str, browser, steps: int):
+    """The fine-tune page with a LoRA run of ``steps`` steps started from it."""
     page = open_page(browser, app_url + "/finetune", 1300)
-    steps = page.get_by_role("spinbutton", name="Steps")
-    steps.fill("500")
-    steps.press("Enter")
+    box = page.get_by_role("spinbutton", name="Steps")
+    box.fill(str(steps))
+    box.press("Enter")
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
+    return page
+
+
+def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url, browser):
+    page = start_lora_run(app_url, browser, 500)
     # The fragment re-reads the run every 2 s: the loss chart appears once the child has logged a step.
     page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for(timeout=180_000)
     assert_no_exception(page, "fine-tune run")
@@ -245,12 +251,7 @@ def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url
 
 
 def test_a_fine_tune_that_ends_refreshes_the_page_without_a_click(app_url, browser):
-    page = open_page(browser, app_url + "/finetune", 1300)
-    steps = page.get_by_role("spinbutton", name="Steps")
-    steps.fill("2")
-    steps.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Start training").click()
+    page = start_lora_run(app_url, browser, 2)
     # Nothing is clicked from here on: when the run ends, the page reruns once by itself.
     page.get_by_role("heading", name="Base against fine-tuned").wait_for(timeout=300_000)
     wait_for_app(page)
