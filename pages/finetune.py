@@ -63,7 +63,7 @@ with st.expander("Preview command"):
             "accelerate launch --multi_gpu --num_processes 2 -m core train config.yaml", language="bash")
 if st.button("Start training", type="primary", key="finetune.start", icon=":material/model_training:"):
     run = jobs.start_run(JOB, config.to_dict(), name=f"{method}-{base}")
-    st.session_state["finetune.selected"] = run.id
+    st.session_state["finetune.run"] = run.id  # the Run picker below (not drawn yet in this run) follows the new run
 
 st.subheader("Runs")
 runs = jobs.list_runs(JOB)
@@ -71,8 +71,9 @@ if not runs:
     st.info("No runs yet.")
     st.stop()
 ids = [r.id for r in runs]
-selected = st.selectbox("Run", ids, index=ids.index(st.session_state["finetune.selected"]) if st.session_state.get("finetune.selected") in ids else 0,
-                        key="finetune.run")
+if st.session_state.get("finetune.run") not in ids:  # a run deleted meanwhile, or none chosen yet: the newest
+    st.session_state["finetune.run"] = ids[0]
+selected = st.selectbox("Run", ids, key="finetune.run")
 run_monitor(selected)
 selected_run = jobs.get_run(selected)
 if selected_run.state == "done":

@@ -43,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = FinetuneConfig.from_dict(raw)
     main_process = os.environ.get("RANK", "0") == "0"  # under accelerate/torchrun only rank 0 checks the folder
-    if main_process and args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
-        raise ValueError(f"{args.output_dir} exists and is not empty; choose another --output-dir or pass --resume.")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    if main_process:  # the other processes of `accelerate launch` write nothing before the first save
+        if args.output_dir.exists() and any(args.output_dir.iterdir()) and not args.resume:
+            raise ValueError(f"{args.output_dir} exists and is not empty; choose another --output-dir or pass --resume.")
+        args.output_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(args.output_dir, config.to_dict(), resume=args.resume)
     ctx.progress = _print_progress  # type: ignore[method-assign]
     result = train_job(ctx)

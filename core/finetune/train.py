@@ -60,7 +60,9 @@ def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: lis
 def train_job(ctx: "RunContext") -> dict[str, Any]:
     """The child-process entry point (core.jobs target ``JOB``)."""
     config = FinetuneConfig.from_dict(ctx.config)
-    trainer, tokenizer = build_trainer(config, ctx.checkpoints, [run_callback(ctx)])
+    # The folder itself is made by the Trainer's first save, on the main process: under accelerate the other processes
+    # must not write into the output folder while the main one checks that it is empty.
+    trainer, tokenizer = build_trainer(config, ctx.dir / "checkpoints", [run_callback(ctx)])
     trainable, total = count_parameters(trainer.model)
     if trainer.is_world_process_zero():
         ctx.progress(event="start", trainable=trainable, total=total)

@@ -358,7 +358,7 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
         store.add_comparison(prompt_id, [{"text": text, "model": "written", "settings": {}, "seed": None} for text in
                                          ("Water the soil, not the leaves.", "Tomatoes like to be thirsty.", "Use lemonade.")])
     page = open_page(browser, app_url + "/rlhf", 1300)
-    name = page.get_by_label("Your name (annotator)")
+    name = page.get_by_role("textbox", name="Your name (annotator)")
     name.fill("keyboard-kim")
     name.press("Enter")
     wait_for_app(page)
@@ -378,7 +378,7 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
     store.add_comparison(prompt_id, [{"text": t, "model": "written", "settings": {}, "seed": None} for t in ("Bees", "Rocks", "Moths")])
     page.reload()
     wait_for_app(page)
-    name = page.get_by_label("Your name (annotator)")
+    name = page.get_by_role("textbox", name="Your name (annotator)")
     name.fill("keyboard-kim")
     name.press("Enter")
     wait_for_app(page)

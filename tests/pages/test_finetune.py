@@ -29,3 +29,16 @@ def test_a_bad_upload_is_a_clear_error():
     at.file_uploader(key="finetune.upload").upload("pairs.jsonl", b'{"prompt": "a"}\n{"prompt": "b", "completion": "c"}\n').run()
     assert not at.exception
     assert "line 1: column 'completion' is missing" in at.error[0].value
+
+
+def test_a_new_run_is_the_one_followed_even_when_older_runs_are_listed():
+    at = page_test("finetune").run()
+    at.button(key="finetune.start").click().run()
+    first = jobs.list_runs()[0].id
+    jobs.cancel_run(first)
+    at = page_test("finetune").run()  # a new session whose Run picker already shows the older run
+    assert at.selectbox(key="finetune.run").value == first
+    at.button(key="finetune.start").click().run()
+    newest = jobs.list_runs()[0].id
+    assert newest != first and at.selectbox(key="finetune.run").value == newest
+    jobs.cancel_run(newest)
