@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
 
@@ -145,6 +146,32 @@ def test_every_page_in_the_navigation_renders(app_url, browser):
         assert_no_exception(page, href)
         screenshot(page, urlparse(href).path.strip("/") or "home")
     page.close()
+
+
+def test_a_reward_model_is_not_offered_and_a_broken_run_falls_back_with_one_error(app_url, browser):
+    runs = E2E["home"] / "runs"
+    for run_id, config, model_file, text in (
+        ("20260101-000000-reward-lora", "target: core.rlhf.reward:train_reward_job\ntask: reward\n", "config.json", "{}"),
+        ("20260101-000001-lora-broken", "target: core.finetune.train:train_job\nmethod: lora\nbase_model: smollm2-135m-instruct\n",
+         "adapter_config.json", '{"not": "an adapter"}'),
+    ):
+        (runs / run_id / "model").mkdir(parents=True, exist_ok=True)
+        (runs / run_id / "config.yaml").write_text(config)
+        (runs / run_id / "status.json").write_text('{"state": "done"}')
+        (runs / run_id / "model" / model_file).write_text(text)
+    page = open_page(browser, app_url + "/generate", 1100)
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    picker.click()
+    options = page.get_by_role("option").all_inner_texts()
+    assert not any("reward" in o for o in options), options  # reward models score text; they are not offered to write it
+    page.get_by_role("option", name="Fine-tuned: 20260101-000001-lora-broken").click()
+    page.get_by_text("default model is chosen instead").wait_for(timeout=120_000)
+    wait_for_app(page)
+    assert_no_exception(page, "a run that cannot load")  # one error, no traceback
+    assert page.get_by_text("default model is chosen instead").count() == 1
+    page.close()
+    for run_id in ("20260101-000000-reward-lora", "20260101-000001-lora-broken"):
+        shutil.rmtree(runs / run_id)
 
 
 def test_generate_streams_text_and_the_model_choice_persists(app_url, browser):
@@ -315,7 +342,7 @@ def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url
                         f"spring.\n\n{filler}\n")
     page = open_page(browser, app_url + "/rag", 1400)
     page.get_by_role("tab", name="Documents").click()
-    assert page.get_by_label("Into collection (a new name creates it)").input_value() == "mine"  # never the bundled one
+    expect(page.get_by_label("Into collection (a new name creates it)")).to_have_value("mine")  # never the bundled one
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(document))
     wait_for_app(page)
     page.get_by_role("button", name="Add to the collection").click()
