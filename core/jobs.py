@@ -147,12 +147,17 @@ def _alive(pid: Any) -> bool:
 def start_run(target: str, config: dict[str, Any], name: str | None = None) -> Run:
     """Create the run folder and start the child. ``target`` is "module:function" of the job."""
     _resolve(target)  # fail here, in the app, if the job does not exist
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + (safe_name(name) if name else uuid.uuid4().hex[:6])
-    run_dir = ensure_dir(runs_dir()) / run_id
-    try:
-        run_dir.mkdir()
-    except FileExistsError:
-        raise RunError(f"A run called {run_id!r} already exists; choose another name.") from None
+    base = time.strftime("%Y%m%d-%H%M%S-") + (safe_name(name) if name else uuid.uuid4().hex[:6])
+    for attempt in range(1, 100):  # two runs of the same name started within one second get -2, -3...
+        run_id = base if attempt == 1 else f"{base}-{attempt}"
+        run_dir = ensure_dir(runs_dir()) / run_id
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RunError(f"Too many runs called {base!r} in one second.")
     try:
         with disk_full_guard(f"run {run_id}"):
             (run_dir / "config.yaml").write_text(yaml.safe_dump({"target": target, **config}, sort_keys=False))

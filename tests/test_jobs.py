@@ -141,3 +141,10 @@ def test_a_symlinked_run_folder_is_neither_listed_nor_deleted(lab_home):
 def test_a_run_name_with_separators_becomes_a_plain_folder_name():
     run = jobs.wait_for(jobs.start_run(COUNT, {"steps": 1}, name="lora-/tmp/my model").id, timeout=60)
     assert run.dir.parent == jobs.runs_dir() and run.id.endswith("-lora-tmp-my-model") and run.state == "done"
+
+
+def test_two_runs_of_the_same_name_started_in_the_same_second_both_start(monkeypatch):
+    monkeypatch.setattr(jobs.time, "strftime", lambda fmt: "20260101-000000-")  # the same second for both
+    first, second = jobs.start_run(COUNT, {"steps": 1}, name="same"), jobs.start_run(COUNT, {"steps": 1}, name="same")
+    assert (first.id, second.id) == ("20260101-000000-same", "20260101-000000-same-2")
+    assert jobs.wait_for(first.id, 60).state == jobs.wait_for(second.id, 60).state == "done"
