@@ -18,6 +18,7 @@ navigation = st.navigation(
             st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:"),
             st.Page("pages/finetune.py", title="Fine-tune runner", icon=":material/model_training:"),
             st.Page("pages/rlhf.py", title="RLHF: human feedback", icon=":material/thumbs_up_down:"),
+            st.Page("pages/align.py", title="Align: PPO & DPO", icon=":material/tune:"),
         ],
         "Evaluate": [
             st.Page("pages/evaluate.py", title="Evaluation dashboard", icon=":material/leaderboard:"),

@@ -81,8 +81,11 @@ def train_job(ctx: "RunContext") -> dict[str, Any]:
             "method": config.method, "base_model": config.base_model}
 
 
-# What a run's progress file records from the trainer's logs (reward models add accuracy and margin).
-REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "margin", "eval_accuracy", "eval_margin")
+# What a run's progress file records from the trainer's logs (reward models add accuracy and margin; DPO its implicit
+# rewards; RLOO its reward, KL, entropy and answer length, as TRL names them).
+_DPO = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
+REPORTED = ("loss", "eval_loss", "learning_rate", "grad_norm", "accuracy", "margin", "eval_accuracy", "eval_margin", *_DPO,
+            *("eval_" + k for k in _DPO), "reward", "reward_std", "kl", "entropy", "completions/mean_length")
 
 
 def remaining_seconds(recent_steps: list[float], steps_left: int, eval_every: int | None, eval_s: float,

@@ -72,6 +72,13 @@ def check_run(spec: ModelSpec) -> tuple[dict[str, Any], Path]:
                          "reward is asked for (RLHF: human feedback → Reward model).")
     model_dir = folder / "model"
     loading.check_safetensors(model_dir, spec.name)
+    if (model_dir / "lab.json").is_file():  # an aligned run's model says what it is (a LoRA adapter) and on what base
+        import json
+
+        try:
+            config = {**config, **json.loads((model_dir / "lab.json").read_text())}
+        except ValueError as err:
+            raise ModelError(f"{spec.name!r} has an unreadable model/lab.json ({err}).") from err
     return config, model_dir
 
 

@@ -203,6 +203,24 @@ class RewardScorer:
     def reward(self, prompt: str, completion: str) -> float:
         return self.logits(prompt, completion)[0]
 
+    def rewards(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> list[float]:
+        """``reward`` for many pairs at once: right-padded batches on the reward model's device (the head reads the
+        last token that is not padding, so a batch gives what one pair at a time gives)."""
+        import torch
+
+        eos = self.tokenizer.eos_token or ""
+        texts = [(trl_prompt(p) if p.strip() else "") + c for p, c in zip(prompts, completions, strict=True)]
+        texts = [t if t.endswith(eos) else t + eos for t in texts]
+        device = next(self.model.parameters()).device
+        self.tokenizer.padding_side = "right"
+        out: list[float] = []
+        for start in range(0, len(texts), batch_size):
+            ids = self.tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                                 max_length=1024).to(device)
+            with torch.inference_mode():
+                out += self.model(**ids).logits[:, 0].float().cpu().tolist()
+        return out
+
 
 def score_pairs(scorer: RewardScorer, pairs: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
     """The reward of each pair's chosen and rejected answer (prompts as TRL formats them)."""

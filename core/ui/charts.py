@@ -263,3 +263,29 @@ def reward_histogram(chosen: Sequence[float], rejected: Sequence[float]) -> go.F
     fig.update_layout(barmode="overlay", height=300, xaxis_title="reward", yaxis_title="answers", margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(orientation="h", y=1.1))
     return fig
+
+
+def align_chart(rows: Sequence[dict], metric: str, title: str, band: tuple[float, float] | None = None) -> go.Figure:
+    """One alignment metric against the step; ``band`` (low, high) shades where its alarm fires."""
+    points = [r for r in rows if r.get(metric) is not None]
+    fig = go.Figure(go.Scatter(x=[r["step"] for r in points], y=[r[metric] for r in points], mode="lines+markers",
+                               name=safe(title), line_color="#1f77b4"))
+    if band is not None:
+        fig.add_hrect(y0=band[0], y1=band[1], fillcolor=CUT_COLOR, line_width=0, layer="below")
+    fig.update_layout(height=220, title=dict(text=safe(title), font_size=13), xaxis_title="step", showlegend=False,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def reward_kl_chart(summaries: Sequence[dict]) -> go.Figure:
+    """Each alignment run as a point: KL to the reference (x) against the score it reached (y), labelled with its β."""
+    fig = go.Figure()
+    for method in sorted({s["method"] for s in summaries}):
+        runs = [s for s in summaries if s["method"] == method]
+        fig.add_scatter(x=[s["kl_last"] for s in runs], y=[s["score_last"] for s in runs], mode="markers+text",
+                        name=method.upper(), text=[f"β={s['beta']:g}" if s["beta"] is not None else "" for s in runs],
+                        textposition="top center", customdata=[safe(s["run"]) for s in runs],
+                        hovertemplate="%{customdata}<br>KL %{x:.2f}, score %{y:.2f}<extra></extra>", marker_size=11)
+    fig.update_layout(height=340, xaxis_title="KL to the reference (nats per answer, last steps)",
+                      yaxis_title="mean score (last steps)", margin=dict(l=10, r=10, t=10, b=10))
+    return fig
