@@ -7,6 +7,7 @@ from core import jobs
 from core.rlhf import align_runs
 from core.rlhf.dpo import DPOConfig
 from core.rlhf.ppo import PPOConfig
+from core.rlhf.reward import load_preference_pairs
 from core.rlhf.rewards import check_reward
 from core.rlhf.rloo import RLOOConfig
 from core.ui.align import (
@@ -15,7 +16,7 @@ from core.ui.align import (
     alarm_thresholds,
     align_monitor,
     dpo_settings,
-    policy_choices,
+    pick_policy,
     ppo_settings,
     rloo_settings,
     run_results,
@@ -40,15 +41,16 @@ with st.expander("The four models of a PPO step", expanded=False):
     st.graphviz_chart(FOUR_MODELS)
     st.markdown(
         "One copy of the weights serves two models: the **policy** is the base plus a LoRA adapter, the **reference** "
-        "is the same base with the adapter switched off. The **value head** is 577 numbers on the policy's last hidden "
-        "state. The **reward** is a reward-model run, the bundled sentiment classifier, or a rule."
+        "is the same base with the adapter switched off. The **value head** is hidden size + 1 numbers (577 for "
+        "SmolLM2) on the policy's last hidden state. The **reward** is a reward-model run, the bundled sentiment classifier, or a rule."
     )
     alarm_thresholds()
 
 c1, c2 = st.columns(2)
 method = c1.segmented_control("Method", list(METHOD_TITLES), format_func=METHOD_TITLES.get, default="ppo",
                               key="align.method") or "ppo"
-policy = c2.selectbox("Policy", policy_choices(), key="align.policy", help=help_for(CONFIGS[method], "policy"))
+with c2:
+    policy = pick_policy(lambda name: help_for(CONFIGS[method], name))
 settings = SETTINGS[method](policy)
 
 if st.button("Start aligning", type="primary", key="align.start", icon=":material/rocket_launch:"):
@@ -56,6 +58,8 @@ if st.button("Start aligning", type="primary", key="align.start", icon=":materia
         config = CONFIGS[method](**settings)
         if method != "dpo":
             check_reward(config.reward)  # a reward model that cannot load: say so now, not in the run's log
+        elif config.data == "labels":
+            load_preference_pairs(config)  # too few labels: say so now
     except ValueError as err:
         st.error(str(err))
     else:

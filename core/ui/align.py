@@ -33,8 +33,17 @@ FOUR_MODELS = """digraph {
 }"""
 
 
-def policy_choices() -> list[str]:
-    return [*models.BUNDLED, *models.finetuned_runs()]
+def pick_policy(h: Any) -> str:
+    """Bundled models and fine-tuned runs; the sidebar's model first chosen (also a folder typed there)."""
+    from core.ui.state import current_model_name
+
+    choices = [*models.BUNDLED, *models.finetuned_runs()]
+    current = current_model_name()
+    if current and current not in choices:
+        choices.append(current)
+    if st.session_state.get("align.policy") not in choices:
+        st.session_state["align.policy"] = current if current in choices else choices[0]
+    return st.selectbox("Policy", choices, key="align.policy", help=h("policy"))
 
 
 def pick_reward(h: Any) -> str:
@@ -119,7 +128,7 @@ def rloo_settings(policy: str) -> dict[str, Any]:
                 beta=float(beta), learning_rate=float(lr))
 
 
-CURVES = (("objective/scores", "Score (reward model)", None), ("objective/kl", "KL to the reference", "kl"),
+CURVES = (("objective/scores", "Score (the reward)", None), ("objective/kl", "KL to the reference", "kl"),
           ("policy/entropy_avg", "Entropy per token", None), ("tokens/responses_len_mean", "Answer length (tokens)", None),
           ("loss/value_avg", "Value loss", None), ("policy/clipfrac_avg", "Clip fraction", None),
           ("rewards/accuracies", "DPO: reward accuracy", None), ("rewards/margins", "DPO: reward margin", None),
@@ -164,7 +173,10 @@ def align_monitor(run_id: str) -> None:
         st.success("No reward-hacking alarm on the last step.", icon=":material/check:")
     if last.get("samples"):
         st.caption(f"Answers sampled at step {last['step']}, with their scores")
-        st.dataframe(last["samples"], hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.2f")})
+        st.dataframe(last["samples"], hide_index=True, column_order=["score", "prompt", "completion"],
+                     column_config={"score": st.column_config.NumberColumn(format="%.2f", width="small"),
+                                    "prompt": st.column_config.TextColumn(width="medium"),
+                                    "completion": st.column_config.TextColumn(width="large")})
     with st.expander("Log"):
         st.code(run.log_tail(30) or " ", language=None)
 
@@ -185,8 +197,12 @@ def run_results(run: jobs.Run) -> None:
                   delta=f"{result.get('heldout_after', 0) - result.get('heldout_before', 0):+.2f}")
         c3.metric("KL (last 5 steps)", f"{result.get('kl_last5', float('nan')):.2f}")
         st.caption("The reference (before) and the aligned policy (after) answer held-out prompts with the same seed.")
-        st.dataframe(pairs, hide_index=True, column_config={"before_score": st.column_config.NumberColumn("score before", format="%.2f"),
-                                                            "after_score": st.column_config.NumberColumn("score after", format="%.2f")})
+        st.dataframe(pairs, hide_index=True, column_order=["before_score", "after_score", "prompt", "before", "after"],
+                     column_config={"before_score": st.column_config.NumberColumn("score before", format="%.2f", width="small"),
+                                    "after_score": st.column_config.NumberColumn("score after", format="%.2f", width="small"),
+                                    "prompt": st.column_config.TextColumn(width="medium"),
+                                    "before": st.column_config.TextColumn("before (reference)", width="large"),
+                                    "after": st.column_config.TextColumn("after (policy)", width="large")})
     elif result:
         st.json({k: v for k, v in result.items() if k != "model"})
 

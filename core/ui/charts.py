@@ -274,6 +274,8 @@ def align_chart(rows: Sequence[dict], metric: str, title: str, band: tuple[float
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor=CUT_COLOR, line_width=0, layer="below")
     fig.update_layout(height=220, title=dict(text=safe(title), font_size=13), xaxis_title="step", showlegend=False,
                       margin=dict(l=10, r=10, t=30, b=10))
+    if len(points) <= 10:
+        fig.update_xaxes(dtick=1)  # whole steps only
     return fig
 
 

@@ -434,3 +434,22 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
     page.wait_for_timeout(500)
     screenshot(page, "rlhf-data")
     page.close()
+
+
+def test_align_runs_two_ppo_steps_and_shows_the_curves_and_the_results(app_url, browser):
+    page = open_page(browser, app_url + "/align", 1600)
+    box = page.get_by_role("spinbutton", name="Steps")
+    box.fill("2")
+    box.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start aligning").click()
+    # The monitor re-reads the run every 2 s: the six curves appear once the child has logged its first step.
+    page.locator('[data-testid="stPlotlyChart"]').nth(5).wait_for(timeout=300_000)
+    assert_no_exception(page, "align running")
+    # When the run ends the page reruns by itself and shows the reference's and the policy's held-out answers.
+    page.get_by_text("Held-out score after").wait_for(timeout=300_000)
+    wait_for_app(page)
+    assert_no_exception(page, "align done")
+    page.get_by_text("No reward-hacking alarm on the last step").or_(page.locator('[data-testid="stAlert"]')).first.wait_for()
+    screenshot(page, "align-ppo")
+    page.close()
