@@ -18,10 +18,10 @@ from core.models.registry import (
     list_models,
     resolve,
 )
-from core.models.runs import finetuned_runs, reward_model_runs
+from core.models.runs import finetuned_runs, reward_model_runs, run_kind
 
 __all__ = [
     "BUNDLED", "DEFAULT_MODEL", "check_loadable", "LOADING_LOCK", "PRECISIONS", "RUN_PREFIX", "BundledModel", "LoadedModel", "ModelError",
-    "ModelInfo", "ModelSpec", "cache_path", "convert_bundled", "finetuned_runs", "is_cached", "is_installed",
+    "ModelInfo", "ModelSpec", "cache_path", "convert_bundled", "finetuned_runs", "run_kind", "is_cached", "is_installed",
     "list_models", "load_model", "locate_gguf", "pick_device", "pick_dtype", "resolve", "reward_model_runs",
 ]

@@ -33,6 +33,15 @@ def reward_model_runs() -> list[str]:
     return [d.name for d in _runs_with_a_model() if _is_reward_model(d)]
 
 
+def run_kind(name: str) -> str:
+    """"Aligned" for PPO, DPO and RLOO runs, "Fine-tuned" for the others: how a picker labels a run's model."""
+    try:
+        config = yaml.safe_load((runs_dir() / name.removeprefix(RUN_PREFIX) / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "Fine-tuned"
+    return "Aligned" if config.get("task") == "align" else "Fine-tuned"
+
+
 def _runs_with_a_model() -> list[Path]:
     runs = runs_dir()
     if not runs.is_dir():

@@ -3,7 +3,8 @@
 REINFORCE Leave-One-Out samples k answers per prompt and uses the mean reward of the other k − 1 as each answer's
 baseline: no value function, no GAE. TRL puts the KL penalty (β) into the reward as our PPO does. The policy is a
 LoRA adapter on a bundled model, a full fine-tune or a folder; the reward is any name of ``core.rlhf.rewards``.
-Logged as TRL names them: ``reward``, ``kl``, ``entropy``, ``completions/mean_length``.
+The learning rate is constant, as in our PPO, so the two compare on the algorithm. Logged as TRL names them:
+``reward``, ``kl`` (per token), ``entropy``, ``completions/mean_length``.
 
 Does not hold: PPO (``core.rlhf.ppo``), the rewards (``core.rlhf.rewards``).
 """
@@ -89,7 +90,7 @@ def rloo_job(ctx: "RunContext") -> dict[str, Any]:
     args = TRLRLOOConfig(
         output_dir=str(ctx.dir / "checkpoints"), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         num_generations=config.num_generations, max_completion_length=config.max_new_tokens, learning_rate=config.learning_rate,
-        beta=config.beta, temperature=1.0, top_k=0, top_p=1.0, logging_steps=1, save_strategy="steps", save_steps=10,
+        beta=config.beta, temperature=1.0, top_k=0, top_p=1.0, lr_scheduler_type="constant", logging_steps=1, save_strategy="steps", save_steps=10,
         save_total_limit=2, seed=config.seed, report_to=[], use_cpu=not torch.cuda.is_available(), bf16=False,
         gradient_checkpointing=False, disable_tqdm=True, dataloader_num_workers=0,
     )

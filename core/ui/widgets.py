@@ -86,7 +86,7 @@ def _model_label(name: str) -> str:
     if name in models.BUNDLED:
         return models.BUNDLED[name].title
     if name.startswith(models.RUN_PREFIX):
-        return f"Fine-tuned: {name.removeprefix(models.RUN_PREFIX)}"
+        return f"{models.run_kind(name)}: {name.removeprefix(models.RUN_PREFIX)}"
     return "Other: hub id or local folder"
 
 

@@ -111,3 +111,19 @@ def test_the_adaptive_kl_controller_moves_beta_towards_the_target():
 def test_the_config_rejects_bad_values(bad, match):
     with pytest.raises(ValueError, match=match):
         PPOConfig(**bad)
+
+
+def test_a_nan_loss_stops_the_optimisation_with_a_clear_error():
+    from core.rlhf.ppo import optimise
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    batch = {key: torch.zeros(4, 3) for key in ("logprobs", "advantages", "values", "returns")}
+    batch["mask"] = torch.ones(4, 3)
+    batch["advantages"][0, 0] = float("nan")
+
+    def forward(idx):
+        return weight.expand(len(idx), 3), torch.zeros(len(idx), 3), weight.expand(len(idx), 3)
+
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        optimise(batch, PPOConfig(batch_size=4, mini_batch_size=4), forward, torch.optim.Adam([weight]), [weight],
+                 torch.Generator().manual_seed(0))
