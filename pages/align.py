@@ -7,6 +7,7 @@ from core import jobs
 from core.rlhf import align_runs
 from core.rlhf.dpo import DPOConfig
 from core.rlhf.ppo import PPOConfig
+from core.rlhf.prompts import load_prompts
 from core.rlhf.reward import load_preference_pairs
 from core.rlhf.rewards import check_reward
 from core.rlhf.rloo import RLOOConfig
@@ -58,6 +59,7 @@ if st.button("Start aligning", type="primary", key="align.start", icon=":materia
         config = CONFIGS[method](**settings)
         if method != "dpo":
             check_reward(config.reward)  # a reward model that cannot load: say so now, not in the run's log
+            load_prompts(config.prompts)  # an empty or malformed prompt file: the same
         elif config.data == "labels":
             load_preference_pairs(config)  # too few labels: say so now
     except ValueError as err:

@@ -48,3 +48,14 @@ def test_dpo_on_pairs_nobody_ranked_says_so_before_starting(tiny_chat_policy_dir
     at.selectbox(key="align.dpo_data").set_value("labels").run()
     at.button(key="align.start").click().run()
     assert any("Rank more answers" in e.value for e in at.error) and not jobs.list_runs()
+
+
+def test_an_empty_prompt_file_is_refused_before_a_run_starts(tiny_chat_policy_dir, tmp_path, monkeypatch):
+    from core.ui import align
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    monkeypatch.setattr(align, "pick_prompts", lambda h: str(empty))  # what the uploader hands on for an empty file
+    at = page_test("align", tiny_chat_policy_dir).run()
+    at.button(key="align.start").click().run()
+    assert any("empty" in e.value for e in at.error) and not jobs.list_runs()
