@@ -70,5 +70,5 @@ with reward_tab:
         if jobs.get_run(selected).state == "done":
             reward_results(jobs.get_run(selected))
             if st.button("Align a model with this reward model", key="rlhf.align", icon=":material/tune:"):
-                st.session_state.update({"align.reward": f"run:{selected}", "align.method": "ppo"})
+                st.session_state.update({"align.reward": f"run:{selected}", "align.method": "ppo", "align.prompts": "rlhf"})
                 st.switch_page("pages/align.py")  # annotation -> reward model -> PPO, one path

@@ -279,6 +279,9 @@ def align_chart(rows: Sequence[dict], metric: str, title: str, band: tuple[float
     return fig
 
 
+METHOD_COLORS = {"ppo": "#1f77b4", "rloo": "#ff7f0e", "dpo": "#2ca02c"}
+
+
 def reward_kl_chart(summaries: Sequence[dict]) -> go.Figure:
     """Each alignment run as a point: KL to the reference (x) against the score it reached (y), labelled with its β."""
     fig = go.Figure()
@@ -287,7 +290,8 @@ def reward_kl_chart(summaries: Sequence[dict]) -> go.Figure:
         fig.add_scatter(x=[s["kl_last"] for s in runs], y=[s["score_last"] for s in runs], mode="markers+text",
                         name=method.upper(), text=[f"β={s['beta']:g}" if s["beta"] is not None else "" for s in runs],
                         textposition="top center", customdata=[safe(s["run"]) for s in runs],
-                        hovertemplate="%{customdata}<br>KL %{x:.2f}, score %{y:.2f}<extra></extra>", marker_size=11)
+                        hovertemplate="%{customdata}<br>KL %{x:.2f}, score %{y:.2f}<extra></extra>", marker_size=11,
+                        marker_color=METHOD_COLORS.get(method, "#7f7f7f"))
     fig.update_layout(height=340, xaxis_title="KL to the reference (nats per answer, last steps)",
                       yaxis_title="mean score (last steps)", margin=dict(l=10, r=10, t=10, b=10))
     return fig
