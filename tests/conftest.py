@@ -135,6 +135,24 @@ def tiny_chat_policy_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def make_reward_run(lab_home: Path, run_id: str = "20260101-000000-reward") -> Path:
+    """A finished reward-model run folder, as TRL's RewardTrainer would leave it: a tiny Llama with a one-logit head."""
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(0)
+    config = build_tiny_model(len(tokenizer)).config
+    config.num_labels, config.pad_token_id = 1, tokenizer.pad_token_id
+    run = lab_home / "runs" / run_id
+    (run / "model").mkdir(parents=True)
+    LlamaForSequenceClassification(config).save_pretrained(run / "model")
+    tokenizer.save_pretrained(run / "model")
+    (run / "config.yaml").write_text("target: core.rlhf.reward:train_reward_job\ntask: reward\nmax_steps: 60\n")
+    (run / "status.json").write_text('{"state": "done", "result": {"accuracy": 0.7, "margin": 0.2, "held_out_pairs": 3}}')
+    return run
+
+
 @pytest.fixture
 def file_size_limit():
     """A file-size limit stands in for a full disk (writes past it fail with EFBIG, as on a full disk with ENOSPC)."""

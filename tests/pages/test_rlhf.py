@@ -93,3 +93,17 @@ def test_after_a_reload_the_queue_run_still_shows_its_progress_and_can_be_cancel
     cancel.click().run()
     assert jobs.get_run(run.id).state == "cancelled"
     assert at.number_input(key="rlhf.how_many").max == 40  # how many to complete is the user's choice
+
+
+def test_a_finished_reward_model_opens_the_align_page_with_it_chosen(lab_home, monkeypatch):
+    import streamlit as st
+
+    from tests.conftest import make_reward_run
+
+    make_reward_run(lab_home)
+    switched = []
+    monkeypatch.setattr(st, "switch_page", switched.append)  # AppTest runs one page: record where it would go
+    at = page_test("rlhf").run()
+    at.button(key="rlhf.align").click().run()
+    assert not at.exception and switched == ["pages/align.py"]
+    assert at.session_state["align.reward"] == "run:20260101-000000-reward" and at.session_state["align.prompts"] == "rlhf"

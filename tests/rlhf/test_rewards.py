@@ -8,6 +8,7 @@ import pytest
 from core.data import DataError
 from core.rlhf import rewards
 from core.rlhf.prompts import load_prompts
+from tests.conftest import make_reward_run
 
 
 def test_rules_score_what_they_say():
@@ -23,24 +24,8 @@ def test_a_reward_that_cannot_load_is_a_clear_error(name, match):
 
 
 @pytest.fixture
-def reward_model_run(tiny_model_dir, lab_home):
-    """A finished reward-model run folder, as TRL's RewardTrainer would leave it (a one-logit head)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaForSequenceClassification
-
-    from tests.conftest import build_tiny_model
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    torch.manual_seed(0)
-    config = build_tiny_model(len(tokenizer)).config
-    config.num_labels, config.pad_token_id = 1, tokenizer.pad_token_id
-    run = lab_home / "runs" / "20260101-000000-reward"
-    (run / "model").mkdir(parents=True)
-    LlamaForSequenceClassification(config).save_pretrained(run / "model")
-    tokenizer.save_pretrained(run / "model")
-    (run / "config.yaml").write_text("target: core.rlhf.reward:train_reward_job\ntask: reward\n")
-    (run / "status.json").write_text('{"state": "done"}')
-    return run
+def reward_model_run(lab_home):
+    return make_reward_run(lab_home)
 
 
 def test_a_reward_model_scores_a_batch_as_it_scores_one_pair_at_a_time(reward_model_run):
