@@ -14,7 +14,7 @@ from core.rlhf.ppo import PPOConfig
 from core.rlhf.rewards import describe, reward_choices
 from core.rlhf.rloo import RLOOConfig
 from core.ui import charts
-from core.ui.runs import eta_text, rerun_when_it_ends
+from core.ui.runs import rerun_when_it_ends, run_controls
 from core.ui.widgets import help_for, save_upload
 
 METHOD_TITLES = {"ppo": "PPO (this lab's loop)", "dpo": "DPO (TRL)", "rloo": "RLOO (TRL)"}
@@ -145,19 +145,8 @@ def align_monitor(run_id: str) -> None:
         return
     rerun_when_it_ends(run)
     rows = align_runs.curves(run)
-    last, total = (rows[-1] if rows else {}), run.config.get("max_steps", 1)
-    label = {"queued": "Starting", "running": "Aligning", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
-    st.progress(min(last.get("step", 0) / total, 1.0), text=f"{label}: step {last.get('step', 0)} of {total}"
-                + (eta_text(last.get("eta_s")) if not run.finished else ""))
-    if run.state == "failed":
-        st.error(run.status.get("error", "failed"))
-    c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button("Cancel", key=f"align.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
-        st.rerun(scope="fragment")
-    if c2.button("Resume", key=f"align.resume.{run_id}", disabled=run.state not in ("cancelled", "failed"), icon=":material/play_arrow:"):
-        jobs.resume_run(run_id)
-        st.rerun(scope="fragment")
+    last = rows[-1] if rows else {}
+    run_controls(run, "align", "Aligning", last.get("step", 0), eta_s=last.get("eta_s"))
     settings = hacking.AlarmSettings()
     bands = {"kl": (settings.kl_max, max([settings.kl_max * 1.5] + [r.get("objective/kl", 0) for r in rows]))}
     shown = [(key, title, band) for key, title, band in CURVES if any(key in r for r in rows)]

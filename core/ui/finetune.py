@@ -10,7 +10,7 @@ from core import jobs
 from core.data import BUNDLED, DataError
 from core.finetune import FinetuneConfig, load_pairs
 from core.ui import charts
-from core.ui.runs import eta_text, rerun_when_it_ends
+from core.ui.runs import rerun_when_it_ends, run_controls
 from core.ui.widgets import help_for, save_upload
 
 METHOD_TITLES = {"full": "Full fine-tuning", "lora": "LoRA", "prompt_tuning": "Prompt tuning"}
@@ -70,21 +70,8 @@ def run_monitor(run_id: str) -> None:
     rows = run.progress()
     steps = [r for r in rows if "step" in r]
     last = steps[-1] if steps else {}
-    max_steps = run.config.get("max_steps", 1)
-    eta, speed = last.get("eta_s"), last.get("tokens_per_s")
-    label = {"queued": "Starting...", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
-    st.progress(min(last.get("step", 0) / max_steps, 1.0),
-                text=f"{label}: step {last.get('step', 0)} of {max_steps}" + (f", {speed:,.0f} tokens/s" if speed else "")
-                + (eta_text(eta) if not run.finished else ""))
-    if run.state == "failed":
-        st.error(run.status.get("error", "failed"))
-    c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button("Cancel", key=f"finetune.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
-        st.rerun(scope="fragment")
-    if c2.button("Resume", key=f"finetune.resume.{run_id}", disabled=run.state not in ("cancelled", "failed"), icon=":material/play_arrow:"):
-        jobs.resume_run(run_id)
-        st.rerun(scope="fragment")
+    speed = last.get("tokens_per_s")
+    run_controls(run, "finetune", "Training", last.get("step", 0), f", {speed:,.0f} tokens/s" if speed else "", last.get("eta_s"))
     if any("loss" in r or "eval_loss" in r for r in steps):
         st.plotly_chart(charts.loss_chart({run_id: steps}), key=f"finetune.loss.{run_id}")
     with st.expander("Log"):

@@ -35,3 +35,25 @@ def eta_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
+
+
+STATE_LABELS = {"queued": "Starting", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}
+
+
+def run_controls(run: jobs.Run, prefix: str, working: str, step: int, extra: str = "", eta_s: float | None = None) -> None:
+    """A run's progress bar ("Training: step 3 of 30, ..."), its error if it failed, and Cancel / Resume buttons
+    (keys ``<prefix>.cancel.<id>`` and ``<prefix>.resume.<id>``). Call inside the fragment that polls the run."""
+    total = run.config.get("max_steps", 1)
+    label = working if run.state == "running" else STATE_LABELS[run.state]
+    st.progress(min(step / total, 1.0), text=f"{label}: step {step} of {total}" + extra
+                + (eta_text(eta_s) if not run.finished else ""))
+    if run.state == "failed":
+        st.error(run.status.get("error", "failed"))
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Cancel", key=f"{prefix}.cancel.{run.id}", disabled=run.finished, icon=":material/stop:"):
+        jobs.cancel_run(run.id)
+        st.rerun(scope="fragment")
+    if c2.button("Resume", key=f"{prefix}.resume.{run.id}", disabled=run.state not in ("cancelled", "failed"),
+                 icon=":material/play_arrow:"):
+        jobs.resume_run(run.id)
+        st.rerun(scope="fragment")
