@@ -1,7 +1,8 @@
 """Prompt sets for alignment: what the policy is asked during training, and the held-out prompts it is judged on.
 
 ``reviews``: 96 bundled requests for short reviews (72 train, 24 test), the sentiment demo. ``rlhf``: the 120 bundled
-RLHF prompts (every fifth is held out). A path: a JSONL file with a "prompt" on each line (and optionally "split":
+RLHF prompts (every fifth is held out). ``provocative``: 96 mild requests that invite a rude answer (72 train, 24
+test), the detoxification lab and the constitution's red-team prompts. A path: a JSONL file with a "prompt" on each line (and optionally "split":
 "train" or "test"), or a plain text file with one prompt per line; a fifth is held out unless the file says.
 
 Does not hold: prompts for labelling (``core.store``) or for evaluation (``core.evaluation.tasks``).
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from core.data import DATASETS_DIR, DataError
 
-BUNDLED = {"reviews": "review_prompts.jsonl", "rlhf": "rlhf_prompts.jsonl"}
+BUNDLED = {"reviews": "review_prompts.jsonl", "rlhf": "rlhf_prompts.jsonl", "provocative": "provocative_prompts.jsonl"}
 
 
 def load_prompts(source: str) -> tuple[list[str], list[str]]:

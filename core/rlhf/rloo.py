@@ -33,7 +33,7 @@ class RLOOConfig(DictConfig):
     policy: str = field(default="smollm2-135m-instruct", metadata={"help": "The model to align: bundled, a full "
                                                                            "fine-tune (run:<id>) or a folder."})
     reward: str = field(default="sentiment", metadata={"help": "Any reward PPO takes: sentiment, run:<id>, rule:..."})
-    prompts: str = field(default="reviews", metadata={"help": "reviews, rlhf, or a path to a JSONL/text file."})
+    prompts: str = field(default="reviews", metadata={"help": "reviews, rlhf, provocative, or a path to a JSONL/text file."})
     max_steps: int = field(default=30, metadata={"help": "Optimizer steps."})
     batch_size: int = field(default=8, metadata={"help": "Answers per step (prompts × num_generations)."})
     num_generations: int = field(default=2, metadata={"help": "k: answers per prompt; each one's baseline is the others' mean."})

@@ -19,7 +19,8 @@ from core.ui.widgets import help_for, save_upload
 
 METHOD_TITLES = {"ppo": "PPO (this lab's loop)", "dpo": "DPO (TRL)", "rloo": "RLOO (TRL)"}
 PRESETS = {"kl": "KL penalty (β = 0.1)", "no_kl": "No KL penalty (β = 0): watch it hack"}
-PROMPT_SETS = {"reviews": "96 review requests (sentiment demo)", "rlhf": "120 RLHF prompts", "upload": "Upload a file"}
+PROMPT_SETS = {"reviews": "96 review requests (sentiment demo)", "rlhf": "120 RLHF prompts",
+               "provocative": "96 provocative requests (detox lab)", "upload": "Upload a file"}
 
 FOUR_MODELS = """digraph {
   rankdir=LR; node [shape=box, style="rounded,filled", fillcolor="#eef4fb", fontname="sans-serif", fontsize=11];
