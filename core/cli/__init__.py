@@ -2,7 +2,7 @@
 
 The parser is built from one module per command group, each with an ``add_commands(sub)`` that registers its
 subcommands and their functions: ``models``, ``sampling`` (generate, next-token), ``shots``, ``train``, ``evaluate`` (eval),
-``labels``, ``rag``, ``align`` (ppo, dpo, rloo). Add a group by writing its module and one line in ``GROUPS``.
+``labels``, ``rag``, ``align`` (ppo, dpo, rloo), ``safety`` (score, revise, rlaif). Add a group by writing its module and one line in ``GROUPS``.
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import align, evaluate, labels, models, rag, sampling, shots, train
+from core.cli import align, evaluate, labels, models, rag, safety, sampling, shots, train
 
-GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag)
+GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,10 +30,12 @@ class PPOConfig(DictConfig):
     method: str = field(default="ppo", metadata={"help": "ppo (this project's loop)."})
     policy: str = field(default="smollm2-135m-instruct",
                         metadata={"help": "The model to align: bundled, a fine-tuned run (run:<id>) or a folder."})
-    reward: str = field(default="sentiment", metadata={"help": "sentiment (bundled classifier), run:<id> (a reward model "
-                                                               "from the RLHF page), rule:length or rule:count:<text>."})
+    reward: str = field(default="sentiment", metadata={"help": "sentiment (bundled classifier), guardrail (its \"not toxic\" "
+                                                               "logit), run:<id> (a reward model from the RLHF page), "
+                                                               "rule:length or rule:count:<text>."})
     prompts: str = field(default="reviews", metadata={"help": "reviews (96 bundled review requests), rlhf (the 120 "
-                                                              "bundled RLHF prompts) or a path to a JSONL/text file."})
+                                                              "bundled RLHF prompts), provocative (96 requests that "
+                                                              "invite a rude answer) or a path to a JSONL/text file."})
     max_steps: int = field(default=30, metadata={"help": "PPO steps; each is one rollout of a batch and its optimisation."})
     batch_size: int = field(default=8, metadata={"help": "Prompts answered per step (the rollout)."})
     mini_batch_size: int = field(default=4, metadata={"help": "Answers per gradient step in phase II."})

@@ -152,7 +152,7 @@ class PPORun:
                 losses.append(float(model(input_ids=ids, labels=ids).loss))
         return math.exp(sum(losses) / len(losses))
 
-    def before_after(self, limit: int = 16) -> list[dict[str, Any]]:
+    def before_after(self, limit: int = 24) -> list[dict[str, Any]]:
         """The reference's and the policy's answers to held-out prompts (same seed for both), with their rewards."""
         import torch
 

@@ -8,7 +8,9 @@ Alignment (PPO, RLOO) asks a reward for a score per completion and knows nothing
   logits are ("negative", "positive"); the reward is the positive logit minus the negative one (the log-odds).
 - ``rule:length`` (words, up to 50: the classic length hack) and ``rule:count:<text>`` (occurrences of a text, up
   to 10): rewards anyone can read, for tests and for watching a policy game a rule.
-Other packages add their own with ``register(prefix, factory)`` (the guardrail's "not toxic" logit, for example).
+- ``guardrail``: the guardrail's "not toxic" logit (``core.safety.guardrail``), the detoxification reward.
+Other stages add their own with ``register(prefix, factory, description)`` from a module listed in ``PLUGINS``,
+imported the first time the registry is asked (so ``import core.rlhf`` stays light).
 
 Does not hold: training reward models (``core.rlhf.reward``) or using rewards (``core.rlhf.ppo``, ``core.rlhf.rloo``).
 """
@@ -38,6 +40,19 @@ _FACTORIES: dict[str, Callable[[str], Reward]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 
 
+PLUGINS = ("core.safety.guardrail",)  # each has register_reward()
+_PLUGINS_LOADED: list[bool] = []
+
+
+def _load_plugins() -> None:
+    if not _PLUGINS_LOADED:
+        import importlib
+
+        _PLUGINS_LOADED.append(True)
+        for module in PLUGINS:
+            importlib.import_module(module).register_reward()
+
+
 def register(prefix: str, factory: Callable[[str], Reward], description: str) -> None:
     """Make ``prefix`` or ``prefix:<argument>`` a reward name; ``factory(name)`` builds the scorer."""
     _FACTORIES[prefix] = factory
@@ -48,17 +63,20 @@ def reward_choices() -> list[str]:
     """The rewards a user can pick now: the bundled ones, then every finished reward-model run (newest first)."""
     from core.models import reward_model_runs
 
+    _load_plugins()
     return [SENTIMENT, "rule:length"] + ["run:" + run_id for run_id in reward_model_runs()] \
         + [p for p in _FACTORIES if p not in ("run", "rule", SENTIMENT)]
 
 
 def describe(name: str) -> str:
+    _load_plugins()
     prefix = name.partition(":")[0]
     return _DESCRIPTIONS.get(prefix, name)
 
 
 def check_reward(name: str) -> None:
     """Raise ValueError, saying why, when ``name`` is no reward that can load (checked before a run starts)."""
+    _load_plugins()
     prefix, _, argument = (name or "").partition(":")
     if prefix not in _FACTORIES:
         raise ValueError(f"Unknown reward {name!r}; choose one of: {', '.join(reward_choices())}.")
