@@ -26,6 +26,9 @@ navigation = st.navigation(
         "Augment": [
             st.Page("pages/rag.py", title="RAG chat", icon=":material/forum:"),
         ],
+        "Responsible AI": [
+            st.Page("pages/safety.py", title="Responsible AI", icon=":material/shield:"),
+        ],
     }
 )
 

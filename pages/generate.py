@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.sampling import SamplingSettings, encode_prompt, stream_generate
 from core.ui.frame import run_inside_frame
+from core.ui.guardrail import blocked_prompt, check, guardrail_switch, show_checked
 from core.ui.state import init_state
 from core.ui.widgets import current_model, help_for
 
@@ -20,13 +21,14 @@ loaded = current_model()
 has_template = loaded.info.has_chat_template
 
 st.text_area("Prompt", key="generate.prompt", height=120)
-left, right = st.columns(2)
+left, middle, right = st.columns([1, 1, 2])
 chat = left.toggle(
     "Use the chat template",
     key="generate.chat",
     disabled=not has_template,
     help="Instruct models were trained on conversations wrapped in special tokens; base models have no template.",
 )
+guarded = guardrail_switch("generate", middle)
 max_new_tokens = right.slider("Max new tokens", 1, 512, 96, key="generate.max_new_tokens")
 
 with st.expander("Sampling", expanded=True):
@@ -40,7 +42,10 @@ settings = SamplingSettings(temperature=temperature, top_k=int(top_k), top_p=top
 
 if st.button("Generate", type="primary", icon=":material/play_arrow:"):
     try:
-        prompt_ids = encode_prompt(loaded, st.session_state["generate.prompt"], chat=chat and has_template)
+        prompt = st.session_state["generate.prompt"]
+        prompt_ids = encode_prompt(loaded, prompt, chat=chat and has_template)
+        if guarded and blocked_prompt(prompt, "Generate"):
+            st.stop()
         tokens = stream_generate(loaded, prompt_ids, settings, max_new_tokens=max_new_tokens)
         started, received = time.perf_counter(), []
 
@@ -49,8 +54,14 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
                 received.append(token)
                 yield token.piece
 
-        with st.container(border=True):
-            st.write_stream(pieces())
+        if guarded:  # the whole answer is checked before anyone sees it: no streaming
+            with st.spinner("Generating; the guardrail reads the answer before it is shown..."):
+                answer = "".join(pieces())
+            st.session_state["generate.checked"] = (answer, check([answer], "Generate", "answer")[0])
+            st.session_state.pop("generate.reveal", None)
+        else:
+            st.session_state.pop("generate.checked", None)
+            st.container(border=True).write_stream(pieces())
         elapsed, count = time.perf_counter() - started, len(received)
         used = len(prompt_ids) + count
         st.caption(
@@ -60,3 +71,6 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
         st.progress(min(used / loaded.info.context_window, 1.0))
     except ValueError as err:
         st.error(str(err))
+if guarded and (checked := st.session_state.get("generate.checked")):  # kept, so "Show the text" can rerun the page
+    with st.container(border=True):
+        show_checked(*checked, key="generate.reveal")

@@ -5,6 +5,7 @@ import streamlit as st
 from core.retrieval import rag
 from core.ui import charts
 from core.ui.frame import run_inside_frame
+from core.ui.guardrail import blocked_prompt, guardrail_switch
 from core.ui.rag import (
     chat_history,
     colored_prompt,
@@ -28,12 +29,13 @@ st.caption(
 )
 loaded = current_model()
 collection = pick_collection()
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
 k = c1.slider("Chunks to retrieve (k)", 1, 10, 4, key="rag.k")
 min_score = c2.slider("Minimum similarity", 0.0, 1.0, 0.2, 0.05, key="rag.min_score",
                       help="Chunks whose cosine similarity to the question is lower are not used.")
 use_retrieval = c3.toggle("Use retrieval", True, key="rag.use_retrieval",
                           help="Off: the model answers from its own weights alone. Ask about Lumenfold and watch it invent.")
+guarded = guardrail_switch("rag", c4)
 
 chat_tab, inspector_tab, documents, map_view, test_tab = st.tabs(["Chat", "Retrieval inspector", "Documents", "Map", "Retrieval test"])
 
@@ -42,6 +44,8 @@ with chat_tab:
     with conversation:
         chat_history()
     question = st.chat_input("Ask about the documents, e.g. How long is the HiveScale H2 warranty?", key="rag.question")
+    if question and guarded and blocked_prompt(question, "RAG chat"):
+        question = None
     if question:
         hits, vector = retrieve(collection, question, k, min_score) if use_retrieval else ([], None)
         try:
@@ -52,10 +56,11 @@ with chat_tab:
         with conversation.chat_message("user"):
             st.text(question)
         with conversation.chat_message("assistant"):
-            answer = stream_answer(loaded, prompt)
+            answer, verdict = stream_answer(loaded, prompt, guarded, key=f"rag.reveal.{len(st.session_state['rag.history']) + 1}")
             show_sources(prompt.hits, answer)
         st.session_state["rag.history"] += [{"role": "user", "content": question},
-                                            {"role": "assistant", "content": answer, "hits": prompt.hits, "retrieval": use_retrieval}]
+                                            {"role": "assistant", "content": answer, "hits": prompt.hits, "retrieval": use_retrieval,
+                                             "verdict": verdict}]
         st.session_state["rag.last"] = {"question": question, "hits": hits, "vector": vector, "prompt": prompt}
     if st.session_state.get("rag.history") and st.button("Clear the chat", key="rag.clear"):
         st.session_state["rag.history"] = []

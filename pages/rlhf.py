@@ -6,6 +6,7 @@ from core import jobs, store
 from core.models import BUNDLED
 from core.rlhf import JOB, METHODS, RewardConfig
 from core.ui.frame import run_inside_frame
+from core.ui.guardrail import guardrail_switch
 from core.ui.rlhf import annotator_name, data_tab, guidelines, queue_panel, rank_comparison, reward_monitor, reward_results, show_message
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
@@ -21,10 +22,13 @@ st.caption(
 label_tab, data, reward_tab = st.tabs(["Label", "Data", "Reward model"])
 
 with label_tab:
-    annotator = annotator_name()
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    with c1:
+        annotator = annotator_name()
+    guarded = guardrail_switch("rlhf", c2)
     with st.expander("Guidelines: helpful, honest, harmless"):
         st.markdown(guidelines())
-    queue_panel(current_model_name(), current_precision())
+    queue_panel(current_model_name(), current_precision(), guarded)
     show_message()
     if not annotator:
         st.info("Type your name to start ranking. Your rankings are saved under it; a resubmit replaces your earlier ranking.")
@@ -33,7 +37,7 @@ with label_tab:
         if comparison is None:
             st.info("Nothing left for you to rank. Add prompts and completions in the queue above, or come back later.")
         else:
-            rank_comparison(comparison, annotator)
+            rank_comparison(comparison, annotator, guarded)
 
 with data:
     data_tab()

@@ -295,3 +295,19 @@ def reward_kl_chart(summaries: Sequence[dict]) -> go.Figure:
     fig.update_layout(height=340, xaxis_title="KL to the reference (nats per answer, last steps)",
                       yaxis_title="mean score (last steps)", margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+def pr_curve_chart(curves: dict[str, dict], points: dict[str, tuple[float, float]]) -> go.Figure:
+    """Precision against recall for each classifier on the test split, with the operating point each one uses."""
+    fig = go.Figure()
+    for (name, curve), color in zip(curves.items(), qualitative.Plotly):
+        fig.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines", name=safe(name), line={"color": color}))
+        if name in points:
+            recall, precision = points[name]
+            fig.add_trace(go.Scatter(x=[recall], y=[precision], mode="markers", marker={"size": 11, "color": color},
+                                     name=safe(f"{name}: threshold"), showlegend=False,
+                                     hovertemplate="recall %{x:.2f}, precision %{y:.2f}<extra>threshold</extra>"))
+    fig.update_layout(height=340, margin={"t": 30, "b": 40, "l": 50, "r": 10}, xaxis_title="recall (toxic texts caught)",
+                      yaxis_title="precision (flags that were right)", xaxis_range=[0, 1.02], yaxis_range=[0, 1.02],
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

@@ -12,6 +12,7 @@ import streamlit as st
 from core import jobs
 from core.retrieval import index, ingest, rag, storage
 from core.ui import charts
+from core.ui.guardrail import check, show_checked
 from core.ui.resources import shared_embedder, text_embeddings
 from core.ui.widgets import escape_markdown, help_for, save_upload
 
@@ -66,8 +67,15 @@ def colored_prompt(prompt: rag.RagPrompt) -> str:
     return "\n\n".join(out)
 
 
-def stream_answer(loaded: Any, prompt: rag.RagPrompt) -> str:
-    """Write the answer as it is generated (shown literally, never as markup); returns its text."""
+def stream_answer(loaded: Any, prompt: rag.RagPrompt, guarded: bool = False, key: str = "rag.reveal") -> tuple[str, Any]:
+    """Write the answer as it is generated (shown literally, never as markup); returns its text and, with the
+    guardrail on, its verdict (the answer is then read whole before it is shown)."""
+    if guarded:
+        with st.spinner("Answering; the guardrail reads the answer before it is shown..."):
+            answer = "".join(rag.answer_stream(loaded, prompt)).strip()
+        [verdict] = check([answer], "RAG chat", "answer")
+        show_checked(answer, verdict, key)
+        return answer, verdict
     pieces: list[str] = []
 
     def escaped() -> Any:
@@ -76,7 +84,7 @@ def stream_answer(loaded: Any, prompt: rag.RagPrompt) -> str:
             yield escape_markdown(piece)
 
     st.write_stream(escaped())
-    return "".join(pieces).strip()
+    return "".join(pieces).strip(), None
 
 
 def show_sources(prompt_hits: list[index.Hit], answer: str) -> None:
@@ -94,9 +102,12 @@ def show_sources(prompt_hits: list[index.Hit], answer: str) -> None:
 
 
 def chat_history() -> None:
-    for turn in st.session_state.setdefault("rag.history", []):
+    for number, turn in enumerate(st.session_state.setdefault("rag.history", [])):
         with st.chat_message(turn["role"]):
-            st.text(turn["content"]) if turn["role"] == "user" else st.markdown(escape_markdown(turn["content"]))
+            if turn.get("verdict"):  # answered with the guardrail on: masked if it was flagged
+                show_checked(turn["content"], turn["verdict"], f"rag.reveal.{number}")
+            else:
+                st.text(turn["content"]) if turn["role"] == "user" else st.markdown(escape_markdown(turn["content"]))
             if turn.get("hits"):
                 show_sources(turn["hits"], turn["content"])
             elif turn["role"] == "assistant":

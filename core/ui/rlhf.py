@@ -13,10 +13,12 @@ import streamlit as st
 from core import jobs, store
 from core.data import DATASETS_DIR
 from core.rlhf import preferences
+from core.ui.guardrail import blocked_prompt, check, show_checked
 from core.ui.runs import eta_text, follow_run, rerun_when_it_ends
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
+HIDDEN = "(hidden by the guardrail)"
 _COMPONENT_DIR = DATASETS_DIR.parent / "components"
 # A drag-and-drop list (Streamlit custom component v2: plain HTML, CSS and JS shipped in assets/components/).
 _RANKER = st.components.v2.component(
@@ -81,7 +83,7 @@ def _submit(comparison_id: int, annotator: str) -> None:
     st.session_state.pop("rlhf.ranking", None)
 
 
-def queue_panel(model_name: str, precision: str) -> None:
+def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
     """The queue: prompts waiting for completions, completing some (or all) of them in the background with progress,
     an ETA and Cancel (also after a reload), and a prompt of one's own completed at once."""
     from core.ui.resources import shared_model
@@ -104,7 +106,8 @@ def queue_panel(model_name: str, precision: str) -> None:
         if run_id := follow_run("rlhf.generate_run", preferences.GENERATE_JOB):
             _queue_monitor(run_id)
         own = st.text_input("A prompt of your own", key="rlhf.own_prompt")
-        if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()):
+        if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()) and not (
+                guarded and blocked_prompt(own.strip(), "RLHF labelling")):
             [prompt_id] = store.add_prompts([{"text": own.strip(), "source": "user"}])
             loaded = shared_model(model_name, precision)
             with st.spinner(f"{n} completions by {loaded.info.name}..."):
@@ -145,13 +148,16 @@ def annotator_name() -> str:
     return name
 
 
-def rank_comparison(comparison: dict[str, Any], annotator: str) -> None:
-    """The prompt, its completions anonymised and shuffled, and the ranking built with keys 1-4, T, Backspace, S, Ctrl+Enter."""
+def rank_comparison(comparison: dict[str, Any], annotator: str, guarded: bool = False) -> None:
+    """The prompt, its completions anonymised and shuffled, and the ranking built with keys 1-4, T, Backspace, S,
+    Ctrl+Enter. With the guardrail on, a flagged completion is masked (its reason and score shown instead)."""
     state = _state()
     if state["comparison"] != comparison["id"]:
         state.update(comparison=comparison["id"], order=[], tie=False, shown=time.time())
     shown = preferences.shuffled(comparison, annotator)
     letter = {c["id"]: LETTERS[i] for i, c in enumerate(shown)}
+    verdicts = dict(zip([c["id"] for c in shown], check([c["text"] for c in shown], "RLHF labelling", "completion"))) if guarded else {}
+    flagged = {i for i, v in verdicts.items() if v["toxic"]}
     st.markdown(f"**Prompt** · {escape_markdown(comparison['category'] or 'your own')}")
     st.text(comparison["prompt"])
     columns = st.columns(len(shown))
@@ -160,11 +166,12 @@ def rank_comparison(comparison: dict[str, Any], annotator: str) -> None:
         with column.container(border=True):
             rank = placed.get(completion["id"])
             st.markdown(f"**{letter[completion['id']]}**" + (f" · ranked {rank}" if rank else ""))
-            st.text(completion["text"])
+            show_checked(completion["text"], verdicts.get(completion["id"]), f"rlhf.reveal.{comparison['id']}.{number}")
             st.button(f"{letter[completion['id']]} next", key=f"rlhf.pick.{number}", shortcut=str(number), on_click=_pick,
                       args=(completion["id"],), disabled=completion["id"] in placed, width="stretch")
     with st.expander("Or drag them into order (no ties)"):
-        dragged = _RANKER(data={"items": [{"id": c["id"], "letter": letter[c["id"]], "text": c["text"]} for c in shown]},
+        dragged = _RANKER(data={"items": [{"id": c["id"], "letter": letter[c["id"]], "text": HIDDEN if c["id"] in flagged else c["text"]}
+                                        for c in shown]},
                           key=f"rlhf.drag.{comparison['id']}", on_order_change=lambda: None)
         if dragged is not None and getattr(dragged, "order", None):
             state.update(order=[[int(i)] for i in dragged.order], tie=False)

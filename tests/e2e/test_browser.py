@@ -453,3 +453,17 @@ def test_align_runs_two_ppo_steps_and_shows_the_curves_and_the_results(app_url, 
     page.get_by_text("No reward-hacking alarm on the last step").or_(page.locator('[data-testid="stAlert"]')).first.wait_for()
     screenshot(page, "align-ppo")
     page.close()
+
+
+def test_the_guardrail_tab_scores_a_text_and_shows_its_test_figures(app_url, browser):
+    page = open_page(browser, app_url + "/safety", 1500)
+    box = page.get_by_label("Texts to score, one per line")
+    box.fill("kill the process\nYou're a useless idiot and everyone knows it.")
+    box.press("Control+Enter")
+    page.get_by_role("button", name="Score").click()
+    page.get_by_text("1 of 2 flagged").wait_for(timeout=180_000)
+    wait_for_app(page)
+    assert_no_exception(page, "guardrail scored")
+    page.get_by_text("How good is it? The held-out test split").scroll_into_view_if_needed()
+    screenshot(page, "safety-guardrail")
+    page.close()
