@@ -153,17 +153,17 @@ def revise(loaded: "LoadedModel", prompt: str, principles: Sequence[Principle], 
         raise ValueError("The prompt is empty: type a request for the model to answer.")
     if not 1 <= rounds <= 5:
         raise ValueError(f"Rounds must be 1 to 5, got {rounds}.")
-    rng, settings = random.Random(seed), default_settings(seed)
-    tokenizer = loaded.tokenizer
+    rng, tokenizer = random.Random(seed), loaded.tokenizer
+    settings = lambda step: default_settings(seed * 1000 + step)  # noqa: E731  (each generation its own seed)
     first_prompt = render(tokenizer, [{"role": "user", "content": prompt}])
-    answer = initial if initial is not None else continue_text(loaded, first_prompt, settings, max_new_tokens)
+    answer = initial if initial is not None else continue_text(loaded, first_prompt, settings(0), max_new_tokens)
     trace: dict[str, Any] = {"prompt": prompt, "initial_prompt": first_prompt, "initial": answer, "rounds": []}
-    for _ in range(rounds):
+    for number in range(rounds):
         principle = choose(principles, which, rng)
         critique_prompt = render(tokenizer, critique_turns(prompt, answer, principle))
-        critique = continue_text(loaded, critique_prompt, settings, max_new_tokens)
+        critique = continue_text(loaded, critique_prompt, settings(2 * number + 1), max_new_tokens)
         revision_prompt = render(tokenizer, revision_turns(prompt, answer, principle, critique))
-        answer = continue_text(loaded, revision_prompt, settings, max_new_tokens)
+        answer = continue_text(loaded, revision_prompt, settings(2 * number + 2), max_new_tokens)
         trace["rounds"].append({"principle": asdict(principle), "critique_prompt": critique_prompt, "critique": critique,
                                 "revision_prompt": revision_prompt, "revision": answer})
     trace["final"] = answer
@@ -199,7 +199,8 @@ def constitution_job(ctx: "RunContext") -> dict[str, Any]:
             trace = revise(loaded, prompt, principles, rounds=int(config.get("rounds", 1)), which=config.get("principle"),
                            seed=int(config.get("seed", 0)) + number, max_new_tokens=int(config.get("max_new_tokens", 96)))
             sft, pair = training_rows(trace)
-            for name, row in (("sft", sft), ("preferences", pair), ("traces", trace)):
+            rows = [("sft", sft), ("traces", trace)] + ([("preferences", pair)] if pair["chosen"] != pair["rejected"] else [])
+            for name, row in rows:  # a revision that changed nothing is no preference: no pair for it
                 files[name].write(json.dumps(row) + "\n")
                 files[name].flush()
             ctx.progress(done=number, total=len(prompts), prompt=prompt, initial=trace["initial"], final=trace["final"])

@@ -2,7 +2,8 @@
 
 The recipe: all-MiniLM-L6-v2 sentence embeddings (bundled) and a scikit-learn logistic regression trained on the
 bundled ``toxicity.jsonl`` (written for the project: insults, harassment, threats, attacks on groups, directed
-profanity, against benign texts and hard negatives such as "kill the process"). It is trained the first time it is
+profanity and chat-assistant answers that comply with a rude request, against benign texts, hard negatives such as
+"kill the process" and harmless assistant answers). It is trained the first time it is
 asked for (seconds) and cached under ``$LAB_HOME/safety/``. Like the course's hate-speech classifier it gives two
 logits per text, ("not toxic", "toxic"); the "not toxic" logit is the detoxification reward (``reward:guardrail``).
 
@@ -25,9 +26,10 @@ from core.data import DATASETS_DIR, DataError
 from core.files import write_bytes_atomic
 from core.paths import ensure_dir, lab_home
 
-VERSION = 1  # bump when the data or the recipe change: the cache is then rebuilt
+VERSION = 2  # bump when the data or the recipe change: the cache is then rebuilt
 DATASET = DATASETS_DIR / "toxicity.jsonl"
 LABELS = ("not toxic", "toxic")
+REASONS = ("insult", "harassment", "threat", "identity_attack", "profanity_directed")
 BATCH = 256  # texts embedded per call: a progress report after each
 C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)  # inverse regularisation strengths tried by 5-fold cross-validation
 
@@ -79,7 +81,8 @@ def train_guardrail(seed: int = 0, embedder: Any = None) -> dict[str, Any]:
     cv_f1, c, threshold = best
     classifier = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_train, y_train)
     p_test = classifier.predict_proba(x_test)[:, 1]
-    toxic_rows = [i for i, r in enumerate(train) if r["label"] == "toxic"]
+    # the kind of toxicity, from the five kinds of human message ("assistant_toxic" is a source, not a kind)
+    toxic_rows = [i for i, r in enumerate(train) if r["label"] == "toxic" and r["category"] in REASONS]
     reasons = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(
         x_train[toxic_rows], [train[i]["category"] for i in toxic_rows])
     precision, recall, cuts = precision_recall_curve(y_test, p_test)

@@ -102,3 +102,18 @@ def test_the_bundled_collection_is_read_only_and_a_same_name_upload_needs_replac
     assert any("Replaced the earlier company" in s.value for s in at.success)
     bundled = storage.load_collection(rag.BUNDLED_COLLECTION)
     assert not any("IGNORE ALL PREVIOUS" in c.text for c in bundled.chunks)
+
+
+def test_with_the_guardrail_a_flagged_question_is_stopped_and_an_answer_is_checked_before_it_shows(rag_page):
+    at = rag_page.run()
+    at.toggle(key="rag.guardrail").set_value(True).run()
+    at.chat_input(key="rag.question").set_value("You're a useless idiot and everyone knows it.").run()
+    assert not at.exception
+    assert any("stopped this prompt" in w.value for w in at.warning)
+    assert not at.session_state["rag.history"]
+    at.chat_input(key="rag.question").set_value("How long is the warranty on a HiveScale H2?").run()
+    assert not at.exception and not at.error
+    answer = at.session_state["rag.history"][-1]
+    assert answer["verdict"] is not None and answer["verdict"]["text"] == answer["content"]
+    at.run()  # the history redraws the checked answer the same way
+    assert not at.exception

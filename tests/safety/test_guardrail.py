@@ -11,7 +11,7 @@ import pytest
 
 from core.safety import guardrail as g
 
-F1_FLOOR = 0.85  # measured 0.887 (precision 0.882, recall 0.893 on 175 test texts); the floor allows about 3 more errors
+F1_FLOOR = 0.80  # measured 0.852 (precision 0.839, recall 0.867 on 210 test texts); the floor allows about 8 more errors
 
 
 def test_the_test_split_f1_is_reported_and_above_the_floor(guardrail):
