@@ -58,3 +58,14 @@ def test_every_core_package_says_what_it_offers():
 def test_pages_stay_short():
     for page in (ROOT / "pages").glob("*.py"):
         assert len(page.read_text().splitlines()) <= 150, page.name
+
+
+def test_nothing_is_rendered_as_raw_html():
+    """Model and user text reaches the browser as text: no page or widget opts into raw HTML (the drag-and-drop
+    ranker is a component whose script sets textContent; the guardrail's masked text goes through st.text)."""
+    for path in sorted((ROOT / "pages").glob("*.py")) + sorted((ROOT / "core").rglob("*.py")):
+        source = path.read_text()
+        for forbidden in ("unsafe_allow_html", "st.html(", "components.v1.html("):
+            assert forbidden not in source, f"{path.relative_to(ROOT)} uses {forbidden}"
+    for script in (ROOT / "assets" / "components").glob("*.js"):
+        assert "innerHTML" not in script.read_text(), script.name
