@@ -17,10 +17,12 @@ LIFECYCLE = [
     ("Fine-tune", "Train on prompt-completion pairs: all weights, or a few with LoRA or soft prompts.",
      [("pages/finetune.py", "Fine-tune runner")]),
     ("Align with human feedback", "People rank answers, a reward model learns their taste, the policy follows it (PPO, DPO).",
-     [("pages/rlhf.py", "RLHF: human feedback")]),
+     [("pages/rlhf.py", "RLHF: human feedback"), ("pages/align.py", "Align: PPO & DPO")]),
     ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", [("pages/evaluate.py", "Evaluation dashboard")]),
     ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", []),
     ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", [("pages/rag.py", "RAG chat")]),
+    ("Use it responsibly", "Filter toxic text with a guardrail, detoxify with PPO, critique and revise against a constitution.",
+     [("pages/safety.py", "Responsible AI")]),
 ]
 
 st.title("LLM Lifecycle Lab")
