@@ -93,6 +93,26 @@ def read_records(data: bytes, filename: str) -> list[dict[str, Any]]:
     raise DataError(f"{filename}: use a .csv or .jsonl file.")
 
 
+def lines_or_jsonl(text: str, name: str, key: str) -> list[dict[str, Any]]:
+    """Rows of a file that holds one item per line (each becomes ``{key: line}``), or JSONL with a ``key`` string on
+    each line (a file is JSONL when its first line starts with "{"). DataError names the file and the bad line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{name} is empty: one {key} per line, or JSONL with a \"{key}\" on each line.")
+    if not lines[0].lstrip().startswith("{"):
+        return [{key: line} for line in lines]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{name}, line {number}: not JSON ({err.msg}).") from None
+        if not isinstance(row, dict) or not isinstance(row.get(key), str):
+            raise DataError(f"{name}, line {number}: needs a \"{key}\" string.")
+        rows.append(row)
+    return rows
+
+
 def json_value(line: str) -> Any:
     """One line of JSONL, or DataError with the reason ("not valid JSON (...)", "the JSON is nested too deeply")."""
     try:

@@ -14,9 +14,10 @@ import errno
 import json
 import os
 import shutil
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from core.paths import lab_home
 
@@ -74,6 +75,19 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """A reader sees the old file or the new one, never half of one."""
     write_bytes_atomic(path, json.dumps(data, indent=2, default=str).encode())
+
+
+_BUILD_LOCK = threading.RLock()  # re-entrant: a build may ask for another artefact
+
+
+def cached_json(path: Path, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A JSON artefact under LAB_HOME (a small trained classifier, say): built and written atomically the first time it
+    is asked for, read back afterwards; one builder at a time within a process."""
+    with _BUILD_LOCK:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, json.dumps(build()).encode())
+        return json.loads(path.read_text())
 
 
 def remove_leftovers(folder: Path, pattern: str = ".*.tmp") -> list[str]:

@@ -10,10 +10,9 @@ Does not hold: prompts for labelling (``core.store``) or for evaluation (``core.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from core.data import DATASETS_DIR, DataError
+from core.data import DATASETS_DIR, DataError, lines_or_jsonl
 
 BUNDLED = {"reviews": "review_prompts.jsonl", "rlhf": "rlhf_prompts.jsonl", "provocative": "provocative_prompts.jsonl"}
 
@@ -25,7 +24,7 @@ def load_prompts(source: str) -> tuple[list[str], list[str]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"Cannot read the prompts {source!r}: {err}") from err
-    rows = _rows(text, path.name)
+    rows = lines_or_jsonl(text, path.name, "prompt")
     prompts = [r["prompt"].strip() for r in rows]
     if not any(prompts):
         raise DataError(f"{path.name} holds no prompts: one per line (text), or JSONL with a \"prompt\" on each line.")
@@ -38,21 +37,3 @@ def load_prompts(source: str) -> tuple[list[str], list[str]]:
     if not train:
         raise DataError(f"{path.name} has no training prompts (all {len(held_out)} are held out).")
     return train, held_out or train[:1]
-
-
-def _rows(text: str, name: str) -> list[dict]:
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise DataError(f"{name} is empty.")
-    if not lines[0].lstrip().startswith("{"):
-        return [{"prompt": line} for line in lines]
-    rows = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{name}, line {number}: not JSON ({err.msg}).") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise DataError(f"{name}, line {number}: needs a \"prompt\" string.")
-        rows.append(row)
-    return rows

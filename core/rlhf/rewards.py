@@ -18,13 +18,12 @@ Does not hold: training reward models (``core.rlhf.reward``) or using rewards (`
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from core.data import DATASETS_DIR
-from core.files import write_bytes_atomic
-from core.paths import ensure_dir, lab_home
+from core.files import cached_json
+from core.paths import lab_home
 
 SENTIMENT = "sentiment"
 SENTIMENT_VERSION = 1  # bump when the classifier's data or recipe change: the cache is then rebuilt
@@ -125,20 +124,9 @@ class RewardModelReward:
 # ---------------------------------------------------------------- the bundled sentiment classifier
 
 
-def _sentiment_cache() -> Path:
-    return lab_home() / "rewards" / f"sentiment-v{SENTIMENT_VERSION}.json"
-
-
-_SENTIMENT_LOCK = threading.Lock()
-
-
 def sentiment_classifier() -> dict[str, Any]:
     """The classifier's weights and its accuracy on the bundled test split: trained on first use, then read back."""
-    path = _sentiment_cache()
-    with _SENTIMENT_LOCK:
-        if not path.exists():
-            write_bytes_atomic(ensure_dir(path.parent) / path.name, json.dumps(train_sentiment()).encode())
-        return json.loads(path.read_text())
+    return cached_json(lab_home() / "rewards" / f"sentiment-v{SENTIMENT_VERSION}.json", train_sentiment)
 
 
 def train_sentiment(seed: int = 0) -> dict[str, Any]:

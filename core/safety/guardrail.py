@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.data import DATASETS_DIR, DataError
-from core.files import write_bytes_atomic
-from core.paths import ensure_dir, lab_home
+from core.data import DATASETS_DIR, DataError, lines_or_jsonl
+from core.files import cached_json
+from core.paths import lab_home
 
 VERSION = 2  # bump when the data or the recipe change: the cache is then rebuilt
 DATASET = DATASETS_DIR / "toxicity.jsonl"
@@ -131,20 +131,9 @@ def compare_library(train_texts: Sequence[str], y_train: Any, test_texts: Sequen
             "curve": _curve(precision, recall, cuts)}
 
 
-def _cache() -> Path:
-    return lab_home() / "safety" / f"guardrail-v{VERSION}.json"
-
-
-_LOCK = threading.Lock()
-
-
 def guardrail_weights() -> dict[str, Any]:
     """The trained guardrail: built on first use (a few seconds), then read back from ``$LAB_HOME/safety/``."""
-    path = _cache()
-    with _LOCK:
-        if not path.exists():
-            write_bytes_atomic(ensure_dir(path.parent) / path.name, json.dumps(train_guardrail()).encode())
-        return json.loads(path.read_text())
+    return cached_json(lab_home() / "safety" / f"guardrail-v{VERSION}.json", train_guardrail)
 
 
 class Guardrail:
@@ -220,23 +209,10 @@ def score(texts: Sequence[str], progress: Callable[[int, int], None] | None = No
 def read_texts(path: Path) -> list[str]:
     """Texts to score from a file: one per line, or JSONL with a "text" on each line."""
     try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"Cannot read {path.name}: {err}") from err
-    if not lines:
-        raise DataError(f"{path.name} is empty: one text per line, or JSONL with a \"text\" on each line.")
-    if not lines[0].lstrip().startswith("{"):
-        return lines
-    texts = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path.name}, line {number}: not JSON ({err.msg}).") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise DataError(f"{path.name}, line {number}: needs a \"text\" string.")
-        texts.append(row["text"])
-    return texts
+    return [row["text"] for row in lines_or_jsonl(text, path.name, "text")]
 
 
 class GuardrailReward:
