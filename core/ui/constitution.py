@@ -109,6 +109,7 @@ def _train_buttons(run: jobs.Run, model_name: str) -> None:
     from core.finetune import FinetuneConfig
     from core.rlhf.dpo import JOB as DPO_JOB
     from core.rlhf.dpo import DPOConfig
+    from core.rlhf.reward import load_preference_pairs
 
     sft, pairs = run.dir / "sft.jsonl", run.dir / "preferences.jsonl"
     c1, c2, c3, c4 = st.columns(4)
@@ -122,6 +123,7 @@ def _train_buttons(run: jobs.Run, model_name: str) -> None:
             st.switch_page("pages/finetune.py")
         if c4.button("DPO on revision over initial", key="safety.cai_dpo", icon=":material/tune:"):
             config = DPOConfig(policy=model_name, data=str(pairs), max_steps=30)
+            load_preference_pairs(config)  # too few pairs (unchanged revisions give none): say so now
             st.session_state["align.run"] = jobs.start_run(DPO_JOB, config.to_dict(), name="dpo").id
             st.switch_page("pages/align.py")
     except ValueError as err:
