@@ -249,25 +249,28 @@ def generate_text(loaded: "LoadedModel", prompt: str, settings: SamplingSettings
     return "".join(s.piece for s in stream_generate(loaded, ids, settings, max_new_tokens))
 
 
-def generate_batch(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool = True) -> list[str]:
+def generate_batch(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool = True,
+                   stop: Sequence[str] = ()) -> list[str]:
     """Greedy answers to several prompts at once (what evaluation needs): one forward pass per new token for the
     whole batch, with the KV cache. Prompts are padded on the left, so every row's next token sits in the last
     column; the attention mask hides the padding and the position ids count only real tokens, which makes each row's
-    answer the one it would get alone. In raw prompts a newline ends an answer, as in ``core.prompting.generate_answer``."""
+    answer the one it would get alone. In raw prompts a newline ends an answer, as in ``core.prompting.generate_answer``;
+    a row also ends at the first of the ``stop`` strings (cut off there)."""
     if not prompts:
         return []
     for ids in prompts:
         check_context(loaded, len(ids), max_new_tokens)
     if _is_prompt_learning(loaded.model):  # virtual tokens and padding do not mix: one prompt at a time
-        return [_greedy_rows(loaded, [ids], max_new_tokens, stop_at_newline)[0] for ids in prompts]
-    return _greedy_rows(loaded, prompts, max_new_tokens, stop_at_newline)
+        return [_greedy_rows(loaded, [ids], max_new_tokens, stop_at_newline, stop)[0] for ids in prompts]
+    return _greedy_rows(loaded, prompts, max_new_tokens, stop_at_newline, stop)
 
 
 def _is_prompt_learning(model: Any) -> bool:
     return bool(getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False))
 
 
-def _greedy_rows(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool) -> list[str]:
+def _greedy_rows(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_tokens: int, stop_at_newline: bool,
+                 stop: Sequence[str] = ()) -> list[str]:
     import torch
 
     model, tokenizer = loaded.model, loaded.tokenizer
@@ -299,14 +302,20 @@ def _greedy_rows(loaded: "LoadedModel", prompts: Sequence[list[int]], max_new_to
                     done[row] = True
                     continue
                 answers[row].append(token)
-                if stop_at_newline:
+                if stop_at_newline or stop:
                     text = tokenizer.decode(answers[row], skip_special_tokens=True)
-                    done[row] = bool(text.strip()) and "\n" in text.lstrip()
+                    done[row] = (stop_at_newline and bool(text.strip()) and "\n" in text.lstrip()) or any(s in text for s in stop)
             if all(done):
                 break
             inputs = tokens[:, None]  # finished rows keep being fed; their extra tokens are never read
             full = torch.cat([full, inputs], dim=1)
             mask = torch.cat([mask, torch.ones_like(inputs)], dim=1)
     # A character whose bytes were cut off by max_new_tokens decodes as U+FFFD; the streaming path never shows it either.
-    texts = [tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd") for ids in answers]
+    texts = [cut_at(tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd"), stop) for ids in answers]
     return [t.strip().split("\n")[0].strip() if stop_at_newline else t.strip() for t in texts]
+
+
+def cut_at(text: str, stop: Sequence[str]) -> str:
+    """The text up to the first of the stop strings (all of it when none occurs)."""
+    ends = [text.find(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else text
