@@ -25,6 +25,7 @@ navigation = st.navigation(
         ],
         "Augment": [
             st.Page("pages/rag.py", title="RAG chat", icon=":material/forum:"),
+            st.Page("pages/reasoning.py", title="Reasoning & tools", icon=":material/psychology:"),
         ],
         "Responsible AI": [
             st.Page("pages/safety.py", title="Responsible AI", icon=":material/shield:"),

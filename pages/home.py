@@ -21,6 +21,8 @@ LIFECYCLE = [
     ("Evaluate", "Measure with ROUGE, BLEU and benchmarks, model against model.", [("pages/evaluate.py", "Evaluation dashboard")]),
     ("Optimise and deploy", "Make it smaller and faster for inference: quantisation, distillation, pruning.", []),
     ("Augment with retrieval", "Ground the answers in your own documents (RAG) and show the sources.", [("pages/rag.py", "RAG chat")]),
+    ("Reason and use tools", "Chain of thought, programs run in a sandbox (PAL), and search-and-lookup agents (ReAct).",
+     [("pages/reasoning.py", "Reasoning & tools")]),
     ("Use it responsibly", "Filter toxic text with a guardrail, detoxify with PPO, critique and revise against a constitution.",
      [("pages/safety.py", "Responsible AI")]),
 ]

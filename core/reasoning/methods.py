@@ -71,6 +71,8 @@ def solve_many(model: TextModel, method: str, questions: Sequence[str], kind: st
     """Each question solved with one method; single-completion methods run as one batch."""
     if method not in methods_for(kind):
         raise ValueError(f"Method {method!r} does not apply to {kind} tasks: choose one of {', '.join(methods_for(kind))}.")
+    if any(not (q or "").strip() for q in questions):
+        raise ValueError("The question is empty: type a problem or pick a bundled one.")
     single = (ARITHMETIC_SINGLE if kind == "arithmetic" else DOCUMENT_SINGLE).get(method)
     if single is not None:
         start = time.perf_counter()

@@ -311,3 +311,18 @@ def pr_curve_chart(curves: dict[str, dict], points: dict[str, tuple[float, float
                       yaxis_title="precision (flags that were right)", xaxis_range=[0, 1.02], yaxis_range=[0, 1.02],
                       legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def method_accuracy_chart(rows: Sequence[dict], order: Sequence[str]) -> go.Figure:
+    """Accuracy per method (x, in ``order``), a bar per model, each with its standard error as an error bar."""
+    fig = go.Figure()
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = {r["method"]: r for r in rows if r["model"] == model}
+        methods = [m for m in order if m in mine]
+        fig.add_bar(x=methods, y=[mine[m]["accuracy"] for m in methods], name=safe(model),
+                    error_y=dict(type="data", array=[mine[m]["standard_error"] for m in methods], visible=True),
+                    customdata=[mine[m]["n"] for m in methods],
+                    hovertemplate=f"{safe(model)}<br>%{{x}}: %{{y:.1%}} of %{{customdata}}<extra></extra>")
+    fig.update_layout(barmode="group", height=340, yaxis=dict(title="accuracy", tickformat=".0%", rangemode="tozero"),
+                      xaxis=dict(type="category"), margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.15))
+    return fig
