@@ -45,9 +45,13 @@ def set_limits(settings: dict) -> str:
         resource.RLIMIT_NOFILE: settings["open_files"],
         resource.RLIMIT_CORE: 0,
     }
+    refused = []
     for which, value in limits.items():
-        resource.setrlimit(which, (value, value))
-    return "set"
+        try:
+            resource.setrlimit(which, (value, value))
+        except (OSError, ValueError) as err:  # macOS, for one, refuses some: the others still hold
+            refused.append(f"{which}: {err}")
+    return "set" if not refused else "set, except " + "; ".join(refused)
 
 
 def drop_root() -> str:
@@ -60,6 +64,8 @@ def drop_root() -> str:
 
 
 def new_namespaces() -> str:
+    if not sys.platform.startswith("linux"):
+        return "skipped: not Linux"
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
         return f"skipped: unshare refused ({_error()})"
     return "new user and network namespace"
@@ -75,6 +81,8 @@ class _PathBeneath(ctypes.Structure):
 
 
 def landlock(interpreter: str) -> str:
+    if not sys.platform.startswith("linux"):
+        return "skipped: not Linux"
     abi = libc.syscall(SYS_LANDLOCK["create"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     if abi < 1:
         return f"skipped: Landlock not offered by this kernel ({_error()})"
@@ -109,9 +117,10 @@ def main() -> None:
     for layer, apply in (("user", drop_root), ("network", new_namespaces), ("filesystem", lambda: landlock(argv[0]))):
         try:
             report[layer] = apply()
-        except OSError as err:
+        except (OSError, AttributeError) as err:
             report[layer] = f"skipped: {err}"
-    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if sys.platform.startswith("linux"):
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     sys.stderr.write("lab-confine " + json.dumps(report) + "\n")
     sys.stderr.flush()
     os.execve(argv[0], argv, {})

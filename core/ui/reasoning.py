@@ -43,12 +43,30 @@ def solve_tab(model_name: str, precision: str) -> None:
                         help="Self-consistency samples k chains of thought and takes the most common answer.")
     steps = c3.number_input("Step limit", 1, 12, 6, key="reason.steps", disabled=method != "react",
                             help="ReAct stops after this many thought-action turns if it has not finished.")
+    if note := measured_line(model_name, method, kind):
+        st.caption(note)
     if st.button("Solve", type="primary", key="reason.solve", icon=":material/psychology:"):
         st.session_state["reason.solution"] = _solve(model_name, precision, kind, method, question, int(k), int(steps))
         st.session_state["reason.task_id"] = None if choice == OWN else choice
     solution = st.session_state.get("reason.solution")
     if solution is not None and solution.question == (question or "").strip():
         show_solution(solution, st.session_state.get("reason.task_id"))
+
+
+def measured() -> dict[str, Any] | None:
+    return json.loads(MEASURED.read_text()) if MEASURED.exists() else None
+
+
+def measured_line(model_name: str, method: str, kind: str) -> str | None:
+    """What the bundled benchmark measured for this model and method, so a wrong answer is read in context."""
+    report = measured()
+    row = next((r for r in (report or {}).get("summary", []) if r["model"] == model_name and r["method"] == method
+                and r["task"] == kind), None)
+    if row is None:
+        return None
+    return (f"Measured for {escape_markdown(model_name)} with this method: {row['accuracy']:.0%} ± "
+            f"{row['standard_error']:.0%} of {row['n']} test problems right ({report['date']}). The small bundled models "
+            "often fail; the course's point is that these methods need larger models: pick one in the sidebar.")
 
 
 def _solve(model_name: str, precision: str, kind: str, method: str, question: str, k: int, steps: int) -> Solution | None:
@@ -85,14 +103,13 @@ def _collection() -> tuple[Any, Any]:
 
 def show_solution(solution: Solution, task_id: str | None) -> None:
     task = find_task(task_id) if task_id else None
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Answer", solution.answer if solution.answer is not None else "none")
     if task is not None:
-        gold = format_number(task.answer) if isinstance(task.answer, float) else task.answer
-        c2.metric("Gold answer", gold, "right" if is_correct(solution, task) else "wrong",
-                  delta_color="normal" if is_correct(solution, task) else "inverse")
-    c3.metric("Time", f"{solution.seconds:.1f} s")
-    if solution.error:
+        c2.metric("Gold answer", format_number(task.answer) if isinstance(task.answer, float) else task.answer)
+        c3.metric("Verdict", "right" if is_correct(solution, task) else "wrong")
+    c4.metric("Time", f"{solution.seconds:.1f} s")
+    if solution.error and solution.method != "pal":  # PAL's errors are the sandbox's, shown with its result
         st.warning(solution.error)
     with st.expander("The exact prompt"):
         st.code(solution.prompt, language=None, wrap_lines=True)
@@ -182,13 +199,12 @@ def experiment_tab(model_name: str) -> None:
         results = experiment.read_results(jobs.get_run(run_id).dir)
         if results:
             show_results(results, "This run")
-    if MEASURED.exists():
-        measured = json.loads(MEASURED.read_text())
+    if report := measured():
         st.subheader("Measured example")
-        st.caption(f"From `{escape_markdown(measured['command'])}` on {escape_markdown(measured['machine'])}, "
-                   f"{measured['date']}. Sandbox overhead: {measured['sandbox']['median_ms']} ms a run.")
+        st.caption(f"From `{escape_markdown(report['command'])}` on {escape_markdown(report['machine'])}, "
+                   f"{report['date']}. Sandbox overhead: {report['sandbox']['median_ms']} ms a run.")
         for kind_name in ("arithmetic", "documents"):
-            rows = [r for r in measured["summary"] if r["task"] == kind_name]
+            rows = [r for r in report["summary"] if r["task"] == kind_name]
             if rows:
                 st.markdown(f"**{KINDS[kind_name]}s**")
                 st.plotly_chart(method_accuracy_chart(rows, methods_for(kind_name)), key=f"reason.measured.{kind_name}")

@@ -467,3 +467,20 @@ def test_the_guardrail_tab_scores_a_text_and_shows_its_test_figures(app_url, bro
     page.get_by_text("How good is it? The held-out test split").scroll_into_view_if_needed()
     screenshot(page, "safety-guardrail")
     page.close()
+
+
+def test_reasoning_runs_pal_and_shows_the_program_and_its_sandbox_answer(app_url, browser):
+    page = open_page(browser, app_url + "/reasoning", 2300)
+    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Method", exact=True)).click()
+    page.get_by_role("option", name="PAL (program + sandbox)").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Solve").click()
+    page.get_by_text("The program the model wrote").wait_for(timeout=180_000)
+    wait_for_app(page)
+    assert_no_exception(page, "PAL solved one problem")
+    program = page.locator('[data-testid="stCode"]').nth(1).inner_text()  # the first is the exact prompt (collapsed)
+    assert program.strip(), "the program is shown"
+    metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+    assert any(m.startswith("Program's answer") for m in metrics) and any(m.startswith("Sandbox") for m in metrics), metrics
+    screenshot(page, "reasoning-pal")
+    page.close()
