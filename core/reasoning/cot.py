@@ -13,6 +13,8 @@ All methods ask for the same closing sentence, "The answer is N.", so their answ
 
 from __future__ import annotations
 
+import operator
+import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -131,3 +133,22 @@ def self_consistency(model: TextModel, question: str, k: int = 5, shots: int = 4
     solution.trace.append({"votes": dict(votes)})
     solution.error = None if winner is not None else "No chain gave a number: nothing to vote on."
     return solution
+
+
+OPERATORS = {"+": operator.add, "-": operator.sub, "−": operator.sub, "*": operator.mul, "×": operator.mul,
+             "x": operator.mul, "/": operator.truediv, "÷": operator.truediv}
+EQUATION = re.compile(r"(\d+(?:\.\d+)?)\s*([+\-−*×x/÷])\s*(\d+(?:\.\d+)?)\s*=\s*(\d+(?:\.\d+)?)")
+
+
+def arithmetic_slips(text: str) -> list[dict[str, Any]]:
+    """The sums a chain of thought wrote out wrongly ("0.22 * 40 = 8.2", which is 8.8): where the reasoning may be
+    right and the arithmetic is not, the gap PAL closes. Only ``a op b = c`` with two numbers is checked."""
+    slips = []
+    for match in EQUATION.finditer(text or ""):
+        a, op, b, stated = float(match.group(1)), match.group(2), float(match.group(3)), float(match.group(4))
+        if op in "/÷" and b == 0:
+            continue
+        actual = OPERATORS[op](a, b)
+        if abs(actual - stated) > max(0.01, 1e-6 * abs(actual)):
+            slips.append({"wrote": match.group(0), "is": format_number(round(actual, 6))})
+    return slips

@@ -132,3 +132,19 @@ def fixed_by(rows: Sequence[dict[str, Any]], better: str, worse: str, model: str
     right = {r["id"] for r in rows if r["model"] == model and r["method"] == better and r["correct"]}
     wrong = {r["id"] for r in rows if r["model"] == model and r["method"] == worse and not r["correct"]}
     return sorted(right & wrong)
+
+
+def slip_report(rows: Sequence[dict[str, Any]], model: str) -> dict[str, dict[str, int]]:
+    """Per chain-of-thought method, for one model: wrong answers, how many wrote out a wrong sum on the way
+    (``cot.arithmetic_slips``), and how many of those PAL got right."""
+    from core.reasoning.cot import arithmetic_slips
+
+    pal_right = {r["id"] for r in rows if r["model"] == model and r["method"] == "pal" and r["correct"]}
+    report = {}
+    for method in ("cot", "cot-fewshot", "self-consistency"):
+        wrong = [r for r in rows if r["model"] == model and r["method"] == method and not r["correct"]]
+        if not wrong:
+            continue
+        slipped = [r["id"] for r in wrong if arithmetic_slips(r.get("output") or "")]
+        report[method] = {"wrong": len(wrong), "with_slip": len(slipped), "pal_right": len(set(slipped) & pal_right)}
+    return report

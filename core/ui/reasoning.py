@@ -13,7 +13,7 @@ import streamlit as st
 
 from core import jobs, models
 from core.reasoning import experiment
-from core.reasoning.cot import Solution
+from core.reasoning.cot import Solution, arithmetic_slips
 from core.reasoning.methods import LABELS, is_correct, methods_for
 from core.reasoning.sandbox import SandboxResult, SandboxUnavailable, run_program
 from core.reasoning.tasks import find_task, format_number, load_hop_questions, load_problems
@@ -237,13 +237,18 @@ def show_results(rows: list[dict], title: str) -> None:
     pick = st.selectbox("Drill down: one problem", ids, key=f"reason.drill.{title}",
                         format_func=lambda i: f"{i}: {find_task(i).question[:90]}")
     table = [{"model": r["model"], "method": r["method"], "answer": r["answer"], "gold": r["gold"],
-              "correct": r["correct"], "error": r["error"]} for r in rows if r["id"] == pick]
+              "correct": r["correct"], "wrong sums written": ", ".join(f"{s['wrote']} (is {s['is']})" for s in
+                                                                      arithmetic_slips(r.get("output") or "")),
+              "error": r["error"], "output": r.get("output")} for r in rows if r["id"] == pick]
     st.dataframe(pd.DataFrame(table), hide_index=True)
     for model in dict.fromkeys(r["model"] for r in rows):
-        fixed = experiment.fixed_by(rows, "pal", "cot-fewshot", model)
         if any(r["method"] == "pal" for r in rows) and any(r["method"] == "cot-fewshot" for r in rows):
+            fixed = experiment.fixed_by(rows, "pal", "cot-fewshot", model)
             st.caption(f"{escape_markdown(model)}: PAL right where few-shot CoT was wrong on {len(fixed)} problem(s)"
                        + (f": {', '.join(fixed)}" if fixed else "."))
+        for method, n in experiment.slip_report(rows, model).items():
+            st.caption(f"{escape_markdown(model)}, {LABELS[method].lower()}: {n['wrong']} wrong answers, {n['with_slip']} "
+                       f"of them with a wrong sum written out on the way; PAL got {n['pal_right']} of those right.")
 
 
 # ---------------------------------------------------------------- Sandbox

@@ -103,3 +103,11 @@ def test_cli_solve_and_eval(tiny_wide_dir, tmp_path, capsys):
                  "--output-dir", str(tmp_path / "eval"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert {row["method"] for row in summary} == {"direct", "cot"} and all(row["n"] == 2 for row in summary)
+
+
+def test_the_slip_report_counts_wrong_sums_and_what_pal_fixed():
+    rows = [{"model": "m", "method": "cot", "id": "a", "correct": False, "output": "2 + 2 = 5. The answer is 5."},
+            {"model": "m", "method": "cot", "id": "b", "correct": False, "output": "I think 7."},
+            {"model": "m", "method": "cot", "id": "c", "correct": True, "output": "2 + 2 = 4."},
+            {"model": "m", "method": "pal", "id": "a", "correct": True, "output": ""}]
+    assert experiment.slip_report(rows, "m") == {"cot": {"wrong": 2, "with_slip": 1, "pal_right": 1}}

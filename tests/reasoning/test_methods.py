@@ -229,3 +229,9 @@ def test_method_names_are_checked_per_task():
         solve(ScriptedModel([]), "pal", "q", kind="documents")
     with pytest.raises(ValueError, match="step limit"):
         react(ScriptedModel([]), "q", fake_tools(), max_steps=0)
+
+
+def test_wrong_sums_in_a_chain_of_thought_are_found():
+    text = "8% of 40 is 0.08 * 40 = 3.2, and 25% of 40 is 0.22 * 40 = 8.2; 40 - 10 = 30; 6 ÷ 0 = 1; 3 × 4 = 13."
+    assert cot.arithmetic_slips(text) == [{"wrote": "0.22 * 40 = 8.2", "is": "8.8"}, {"wrote": "3 × 4 = 13", "is": "12"}]
+    assert cot.arithmetic_slips("") == []
