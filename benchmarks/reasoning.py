@@ -9,7 +9,9 @@
   ``--expensive-limit`` (they cost k or up to 6 completions a problem); two-hop questions over Lumenfold (30) by
   direct (closed book) and RAG on all, ReAct on the first ``--expensive-limit``. Also how many PAL programs ran, and
   the problems PAL got right where few-shot CoT got them wrong.
-``--save`` writes the summary (with the machine and date) where the page shows it as the measured example.
+``--work DIR`` keeps the per-problem rows there, and a second run with the same folder skips what the first finished
+(so the models can be measured in separate sittings). ``--save`` writes the summary (with the machine and date)
+where the page shows it as the measured example.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def run_experiment(model: str, task: str, methods: list[str], limit: int | None,
     from core.reasoning.experiment import experiment_job, read_results
 
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(folder, {"task": task, "methods": methods, "models": [model], "limit": limit, "k": k})
+    resume = (folder / "results.jsonl").exists()  # --work of an earlier run: what it finished is skipped
+    ctx = RunContext(folder, {"task": task, "methods": methods, "models": [model], "limit": limit, "k": k}, resume=resume)
     last = [0.0]
 
     def progress(**fields: object) -> None:
@@ -84,11 +87,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--save", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None, help="keep per-problem rows here; a second run resumes")
     args = parser.parse_args()
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}", "date": time.strftime("%Y-%m-%d"),
               "command": "benchmarks/reasoning.py " + " ".join(sys.argv[1:]), "sandbox": bench_sandbox(), "summary": [],
               "pal_fixed": {}, "pal_ran": {}}
-    work = Path(tempfile.mkdtemp(prefix="lab-bench-reasoning-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="lab-bench-reasoning-"))
     rows: list[dict] = []
     for model in args.models:
         print(f"\n{model}:", flush=True)
