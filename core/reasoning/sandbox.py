@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import math
 import os
 import re
@@ -35,6 +36,8 @@ from pathlib import Path
 from core.config import check_range
 
 CONFINE = Path(__file__).with_name("confine.py")
+log = logging.getLogger(__name__)
+_logged: set[str] = set()  # each skipped layer is logged once per process
 MAX_PROGRAM = 20_000  # characters
 MAX_OUTPUT = 20_000  # characters of stdout kept
 DEFAULT_TIMEOUT = 5.0
@@ -151,6 +154,10 @@ def _result(returncode: int, stdout: str, stderr: str, token: str, timed_out: bo
             isolation = json.loads(line[len("lab-confine "):])
         else:
             lines.append(line)
+    for layer, state in isolation.items():
+        if "skipped" in state and layer not in _logged:
+            _logged.add(layer)
+            log.warning("sandbox: the %s layer is not in force here: %s (the other layers still hold)", layer, state)
     variable, kept = None, []
     for line in stdout.splitlines():
         if line.startswith(token + " "):

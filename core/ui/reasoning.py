@@ -103,6 +103,7 @@ def _collection() -> tuple[Any, Any]:
 
 def show_solution(solution: Solution, task_id: str | None) -> None:
     task = find_task(task_id) if task_id else None
+    st.caption(f"{LABELS[solution.method]}" + (f" · {task_id}" if task_id else " · your problem"))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Answer", solution.answer if solution.answer is not None else "none")
     if task is not None:
