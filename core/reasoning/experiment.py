@@ -65,8 +65,8 @@ def experiment_job(ctx: "RunContext") -> dict[str, Any]:
     tasks = tasks_for(config)
     done = {(r["model"], r["method"], r["id"]) for r in read_results(ctx.dir)} if ctx.resume else set()
     total = len(tasks) * len(config["methods"]) * len(config["models"])
-    ctx.progress(event="start", total=total, done=len(done))
-    count = len(done)
+    count = min(len(done), total)  # a resumed run may hold rows beyond this grid (a larger limit before)
+    ctx.progress(event="start", total=total, done=count)
     with open(ctx.dir / "results.jsonl", "a", encoding="utf-8") as out:
         for model_name in config["models"]:
             model = LabModel(load_model(model_name, precision=config["precision"]))

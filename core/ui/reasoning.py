@@ -209,6 +209,10 @@ def experiment_tab(model_name: str) -> None:
             if rows:
                 st.markdown(f"**{KINDS[kind_name]}s**")
                 st.plotly_chart(method_accuracy_chart(rows, methods_for(kind_name)), key=f"reason.measured.{kind_name}")
+        for model, ran in report.get("pal_ran", {}).items():
+            fixed = report.get("pal_fixed", {}).get(model, {}).get("fixed", [])
+            st.caption(f"{escape_markdown(model)}: {ran} PAL programs ran without an error; PAL right where few-shot "
+                       f"CoT was wrong on {len(fixed)}.")
 
 
 @st.fragment(run_every=2)
