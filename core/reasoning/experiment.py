@@ -148,3 +148,24 @@ def slip_report(rows: Sequence[dict[str, Any]], model: str) -> dict[str, dict[st
         slipped = [r["id"] for r in wrong if arithmetic_slips(r.get("output") or "")]
         report[method] = {"wrong": len(wrong), "with_slip": len(slipped), "pal_right": len(set(slipped) & pal_right)}
     return report
+
+
+def rescore(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Arithmetic rows read again from their stored outputs with the current answer reader (PAL's come from the
+    sandbox and stay), so rows saved before a reader fix are scored like new ones."""
+    from core.reasoning.cot import majority
+    from core.reasoning.tasks import extract_number, format_number, numbers_match
+
+    out = []
+    for row in rows:
+        row = dict(row)
+        if isinstance(row["gold"], (int, float)) and row["method"] != "pal":
+            if row["method"] == "self-consistency":
+                value, _ = majority([extract_number(t["output"]) for t in row["trace"] if "chain" in t])
+            else:
+                text = row["answer"] if row["method"] == "react" else row["output"]
+                value = extract_number(text, "first" if row["method"] == "direct" else "last")
+            row["answer"] = format_number(value) if value is not None else None
+            row["correct"] = numbers_match(value, float(row["gold"]))
+        out.append(row)
+    return out

@@ -94,7 +94,8 @@ def find_task(task_id: str) -> Problem | HopQuestion:
 # ---------------------------------------------------------------- reading and scoring answers
 
 NUMBER = r"[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # 1,234.50 is one number; "3,4" is two
-ANSWER_IS = re.compile(rf"answer(?:\s+is|\s*[:=])\s*(?:about\s+|approximately\s+)?[$€£]?\s*\**\s*({NUMBER})", re.IGNORECASE)
+ANSWER_IS = re.compile(r"answer(?:\s+is|\s*[:=])", re.IGNORECASE)
+SENTENCE_END = re.compile(r"\.(?:\s|$)|\n")
 
 
 def _to_float(text: str) -> float | None:
@@ -107,13 +108,16 @@ def _to_float(text: str) -> float | None:
 
 
 def extract_number(text: str | None, prefer: str = "last") -> float | None:
-    """The number a text gives as its answer: the last "the answer is N" if there is one, else the last number
-    (``prefer="first"``: the first, for direct answers that go on talking). None when there is no number."""
+    """The number a text gives as its answer: from its last "the answer is ..." sentence when it has one (the
+    result after the last "=", as in "The answer is 40 - 20 = 20."), else the last number (``prefer="first"``: the
+    first, for direct answers that go on talking). None when there is no number."""
     if not text:
         return None
-    stated = ANSWER_IS.findall(text)
-    if stated:
-        return _to_float(stated[-1])
+    for match in reversed(list(ANSWER_IS.finditer(text))):
+        sentence = SENTENCE_END.split(text[match.end():], maxsplit=1)[0]
+        found = re.findall(NUMBER, sentence.rsplit("=", 1)[-1])
+        if found:
+            return _to_float(found[0])
     found = re.findall(NUMBER, text)
     if not found:
         return None

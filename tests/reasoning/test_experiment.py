@@ -111,3 +111,16 @@ def test_the_slip_report_counts_wrong_sums_and_what_pal_fixed():
             {"model": "m", "method": "cot", "id": "c", "correct": True, "output": "2 + 2 = 4."},
             {"model": "m", "method": "pal", "id": "a", "correct": True, "output": ""}]
     assert experiment.slip_report(rows, "m") == {"cot": {"wrong": 2, "with_slip": 1, "pal_right": 1}}
+
+
+def test_rescore_reads_stored_outputs_again_and_leaves_pal_alone():
+    rows = [{"model": "m", "method": "cot", "id": "a", "gold": 20.0, "correct": False, "answer": "40",
+             "output": "The answer is 40 - 20 = 20 dollars.", "trace": []},
+            {"model": "m", "method": "pal", "id": "a", "gold": 20.0, "correct": False, "answer": "40", "output": "x", "trace": []},
+            {"model": "m", "method": "self-consistency", "id": "a", "gold": 20.0, "correct": False, "answer": None,
+             "output": "", "trace": [{"chain": 1, "output": "The answer is 20."}, {"chain": 2, "output": "So 5 + 15 = 20"}]},
+            {"model": "m", "method": "rag", "id": "t", "gold": "Foundry Yard", "correct": True, "answer": "x", "output": "x",
+             "trace": []}]
+    again = experiment.rescore(rows)
+    assert [r["correct"] for r in again] == [True, False, True, True] and again[0]["answer"] == "20"
+    assert rows[0]["correct"] is False  # the stored rows are not changed

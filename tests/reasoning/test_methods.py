@@ -235,3 +235,13 @@ def test_wrong_sums_in_a_chain_of_thought_are_found():
     text = "8% of 40 is 0.08 * 40 = 3.2, and 25% of 40 is 0.22 * 40 = 8.2; 40 - 10 = 30; 6 ÷ 0 = 1; 3 × 4 = 13."
     assert cot.arithmetic_slips(text) == [{"wrote": "0.22 * 40 = 8.2", "is": "8.8"}, {"wrote": "3 × 4 = 13", "is": "12"}]
     assert cot.arithmetic_slips("") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Luis pays 2 × 20 = 40 dollars. The answer is 40 - 20 = 20 dollars.", 20.0),
+    ("The answer is 12.50. Next question", 12.5),
+    ("The answer is about 7, I think. Or 8.", 7.0),
+    ("The answer is unclear. 40 - 10 = 30", 30.0),
+])
+def test_the_answer_sentence_gives_its_result(text, expected):
+    assert extract_number(text) == expected
