@@ -8,8 +8,9 @@ observation; the orchestrator runs the action and appends ``Observation n: ...``
 - ``calculate[expression]``: the expression evaluated by the sandbox (``core.reasoning.sandbox``), never here;
 - ``finish[answer]``: the answer, which ends the episode.
 
-A malformed or unknown action gets an observation that says so and shows the format; the episode stops at the step
-limit with no answer. Tools are injected (``Tools``), so a scripted fake model can drive the loop in tests.
+A malformed or unknown action gets an observation that says so and shows the format, a search repeated word for word
+is answered with a nudge to try something else (small models loop), and the episode stops at the step limit with no
+answer. Tools are injected (``Tools``), so a scripted fake model can drive the loop in tests.
 """
 
 from __future__ import annotations
@@ -142,7 +143,10 @@ def react(model: TextModel, question: str, tools: Tools, max_steps: int = 6, exa
             action, argument = None, None
         else:
             action, argument = parsed
+            repeated = bool(trace) and (trace[-1]["action"], trace[-1]["argument"]) == (action, argument)
             observation = None if action == "finish" else (
+                f"You just did {action}[{argument}]: the result is above. Try another query or lookup, or finish."
+                if repeated and action != "lookup" else
                 tools.run(action, argument) if action in ACTIONS else f"Unknown action {action!r}. {FORMAT_HELP}")
         trace.append({"step": step, "thought": thought, "action": action, "argument": argument, "observation": observation,
                       "raw": turn})

@@ -321,7 +321,8 @@ def method_accuracy_chart(rows: Sequence[dict], order: Sequence[str]) -> go.Figu
         methods = [m for m in order if m in mine]
         fig.add_bar(x=methods, y=[mine[m]["accuracy"] for m in methods], name=safe(model),
                     error_y=dict(type="data", array=[mine[m]["standard_error"] for m in methods], visible=True),
-                    customdata=[mine[m]["n"] for m in methods],
+                    customdata=[mine[m]["n"] for m in methods], text=[f"{mine[m]['accuracy']:.0%}" for m in methods],
+                    textposition="outside",
                     hovertemplate=f"{safe(model)}<br>%{{x}}: %{{y:.1%}} of %{{customdata}}<extra></extra>")
     fig.update_layout(barmode="group", height=340, yaxis=dict(title="accuracy", tickformat=".0%", rangemode="tozero"),
                       xaxis=dict(type="category"), margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.15))

@@ -245,3 +245,12 @@ def test_wrong_sums_in_a_chain_of_thought_are_found():
 ])
 def test_the_answer_sentence_gives_its_result(text, expected):
     assert extract_number(text) == expected
+
+
+def test_a_search_repeated_word_for_word_gets_a_nudge_not_the_same_result():
+    turns = [" Search.\nAction 1: search[head of sales]", " Again.\nAction 2: search[head of sales]",
+             " Look.\nAction 3: lookup[Maurice]", " Look again.\nAction 4: lookup[Maurice]"]
+    solution = react(ScriptedModel(turns), "q", fake_tools(), max_steps=4)
+    observations = [t["observation"] for t in solution.trace]
+    assert observations[1].startswith("You just did search[head of sales]")
+    assert observations[2].startswith("(Result 1 of 1") and observations[3].startswith("No more results")
