@@ -1,7 +1,9 @@
 """Answering directly and with a chain of thought: zero-shot, few-shot, and self-consistency.
 
-Every method returns a ``Solution``: the exact prompt, the raw output, the reasoning steps set apart from the final
-answer, the parsed answer and a trace (for self-consistency, each sampled chain and its vote).
+The prompts are here; ``core.reasoning.methods`` runs them (one batch for the single-completion methods) and reads
+the outputs with ``read_solution``. Every method gives a ``Solution``: the exact prompt, the raw output, the
+reasoning steps set apart from the final answer, the parsed answer and a trace (for self-consistency, each sampled
+chain and its vote).
 
 - **direct**: the question, then "The answer is" for the model to finish; the first number it gives is its answer.
 - **cot** (zero-shot, Kojima et al. 2022): "Let's think step by step." opens the answer.
@@ -77,32 +79,13 @@ def few_shot_prompt(model: TextModel, question: str, shots: int = 4) -> str:
     return model.render(f"{CLOSING}\n\n{examples}Question: {question.strip()}", "Answer:")
 
 
-def _solution(method: str, question: str, prompt: str, output: str, start: float, prefer: str = "last",
+def read_solution(method: str, question: str, prompt: str, output: str, start: float, prefer: str = "last",
               trace: list[dict[str, Any]] | None = None) -> Solution:
     steps, conclusion = split_steps(output)
     value = extract_number(output, prefer)
     error = None if value is not None else "No number in the output: the answer could not be read."
     return Solution(method, question, prompt, output, format_number(value) if value is not None else None, value,
                     steps, trace or [], round(time.perf_counter() - start, 3), error)
-
-
-def direct(model: TextModel, question: str) -> Solution:
-    start = time.perf_counter()
-    prompt = direct_prompt(model, question)
-    output = model.complete([prompt], 16, STOP)[0]
-    return _solution("direct", question, prompt, output, start, prefer="first")
-
-
-def zero_shot_cot(model: TextModel, question: str, max_new_tokens: int = COT_TOKENS) -> Solution:
-    start = time.perf_counter()
-    prompt = zero_shot_prompt(model, question)
-    return _solution("cot", question, prompt, model.complete([prompt], max_new_tokens, STOP)[0], start)
-
-
-def few_shot_cot(model: TextModel, question: str, shots: int = 4, max_new_tokens: int = COT_TOKENS) -> Solution:
-    start = time.perf_counter()
-    prompt = few_shot_prompt(model, question, shots)
-    return _solution("cot-fewshot", question, prompt, model.complete([prompt], max_new_tokens, STOP)[0], start)
 
 
 def majority(values: Sequence[float | None]) -> tuple[float | None, Counter]:
@@ -128,7 +111,7 @@ def self_consistency(model: TextModel, question: str, k: int = 5, shots: int = 4
              enumerate(zip(chains, values))]
     best = next((c for c, v in zip(chains, values) if v is not None and winner is not None and
                  format_number(v) == format_number(winner)), chains[0] if chains else "")
-    solution = _solution("self-consistency", question, prompt, best, start, trace=trace)
+    solution = read_solution("self-consistency", question, prompt, best, start, trace=trace)
     solution.value, solution.answer = winner, format_number(winner) if winner is not None else None
     solution.trace.append({"votes": dict(votes)})
     solution.error = None if winner is not None else "No chain gave a number: nothing to vote on."

@@ -36,7 +36,7 @@ class SingleShot:
 
 
 def _reader(method: str, prefer: str = "last") -> Callable[[str, str, str, float], Solution]:
-    return lambda question, prompt, output, start: cot._solution(method, question, prompt, output, start, prefer)
+    return lambda question, prompt, output, start: cot.read_solution(method, question, prompt, output, start, prefer)
 
 
 def _closed_book_prompt(model: TextModel, question: str) -> str:

@@ -37,16 +37,8 @@ def extract_program(output: str) -> str:
     return text.split(FENCE)[0].strip("\n")
 
 
-def pal(model: TextModel, question: str, shots: int = 4, timeout: float = DEFAULT_TIMEOUT,
-        max_new_tokens: int = PAL_TOKENS) -> Solution:
-    start = time.perf_counter()
-    prompt = pal_prompt(model, question, shots)
-    output = model.complete([prompt], max_new_tokens, (FENCE, "\nQuestion:"))[0]
-    return run_solution(question, prompt, output, start, timeout)
-
-
 def run_solution(question: str, prompt: str, output: str, start: float, timeout: float = DEFAULT_TIMEOUT) -> Solution:
-    """Run the program in a completion and make the Solution (the experiment batches the completions first)."""
+    """Run the program in a completion and make the Solution (``core.reasoning.methods`` makes the completions)."""
     program = extract_program(output)
     result = run_program(program, timeout)
     value = extract_number(result.answer, prefer="last") if result.ok else None

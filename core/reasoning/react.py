@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from core.reasoning.cot import Solution
 from core.reasoning.llm import TextModel
+from core.reasoning.react_exemplar import EXEMPLAR
 from core.reasoning.sandbox import run_program
 
 if TYPE_CHECKING:
@@ -114,18 +115,12 @@ def parse_action(text: str) -> tuple[str, str] | None:
     return match.group(1).lower(), match.group(2).strip()
 
 
-def exemplar() -> str:
-    from core.reasoning.react_exemplar import EXEMPLAR
-
-    return EXEMPLAR
-
-
 def react(model: TextModel, question: str, tools: Tools, max_steps: int = 6, examples: Sequence[str] | None = None) -> Solution:
     """Run one ReAct episode; the trace holds each turn's thought, action, argument and observation."""
     if not 1 <= max_steps <= 12:
         raise ValueError(f"The step limit must be 1 to 12, got {max_steps}.")
     start = time.perf_counter()
-    shots = "\n\n".join(examples if examples is not None else [exemplar()])
+    shots = "\n\n".join(examples if examples is not None else [EXEMPLAR])
     prompt = model.render(f"{INSTRUCTION}\n\n{shots}\n\nQuestion: {question.strip()}", "Thought 1:")
     transcript, trace, answer = "Thought 1:", [], None
     for step in range(1, max_steps + 1):
