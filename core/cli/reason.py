@@ -66,21 +66,11 @@ def sandbox(args: argparse.Namespace) -> int:
 
 def solve(args: argparse.Namespace) -> int:
     from core.reasoning.llm import LabModel
-    from core.reasoning.methods import calculator_tools, rag_solver, solve
-    from core.reasoning.react import collection_tools
+    from core.reasoning.methods import solve, task_tools
 
     kind = args.task or ("documents" if args.method == "rag" else "arithmetic")
     model = LabModel(models.load_model(args.model))
-    options: dict = {"k": args.k}
-    if kind == "documents":
-        from core.embeddings import load_embedder
-        from core.retrieval.rag import ensure_bundled_collection
-
-        embedder = load_embedder()
-        collection = ensure_bundled_collection(embedder)
-        options.update(tools=collection_tools(collection, embedder), rag=rag_solver(model, collection, embedder))
-    else:
-        options["tools"] = calculator_tools()
+    options = {"k": args.k, **task_tools(kind, model)}
     solution = solve(model, args.method, args.question, kind, **options)
     if args.json:
         print(json.dumps(solution.to_json(), indent=1, default=str))

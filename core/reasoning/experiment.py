@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from core.reasoning.methods import methods_for
+from core.reasoning.methods import methods_for, task_tools
 
 if TYPE_CHECKING:
     from core.jobs import RunContext
@@ -70,7 +70,7 @@ def experiment_job(ctx: "RunContext") -> dict[str, Any]:
     with open(ctx.dir / "results.jsonl", "a", encoding="utf-8") as out:
         for model_name in config["models"]:
             model = LabModel(load_model(model_name, precision=config["precision"]))
-            tools, rag = _tools(config, model)
+            options = task_tools(config["task"], model)
             for method in config["methods"]:
                 todo = [t for t in tasks if (model.name, method, t.id) not in done]
                 size = BATCH if method in ("direct", "cot", "cot-fewshot", "pal") else 1
@@ -78,7 +78,7 @@ def experiment_job(ctx: "RunContext") -> dict[str, Any]:
                     if ctx.should_stop():
                         return {"stopped_at": count, "total": total}
                     batch = todo[start:start + size]
-                    solutions = solve_many(model, method, [t.question for t in batch], config["task"], tools=tools, rag=rag,
+                    solutions = solve_many(model, method, [t.question for t in batch], config["task"], **options,
                                            k=config["k"], seed=config["seed"] + start, max_steps=config["max_steps"])
                     for task, solution in zip(batch, solutions):
                         row = {"model": model.name, "method": method, "id": task.id, "correct": is_correct(solution, task),
@@ -89,22 +89,8 @@ def experiment_job(ctx: "RunContext") -> dict[str, Any]:
                         out.flush()
                         count += 1
                     ctx.progress(done=count, total=total, model=model.name, method=method)
-            del model, tools, rag
+            del model, options
     return {"results": str(ctx.dir / "results.jsonl"), "summary": summarise(read_results(ctx.dir))}
-
-
-def _tools(config: dict[str, Any], model: Any) -> tuple[Any, Any]:
-    from core.reasoning.methods import calculator_tools, rag_solver
-    from core.reasoning.react import collection_tools
-
-    if config["task"] == "arithmetic":
-        return calculator_tools(), None
-    from core.embeddings import load_embedder
-    from core.retrieval.rag import ensure_bundled_collection
-
-    embedder = load_embedder()
-    collection = ensure_bundled_collection(embedder)
-    return collection_tools(collection, embedder), rag_solver(model, collection, embedder)
 
 
 def standard_error(p: float, n: int) -> float:

@@ -104,6 +104,20 @@ def calculator_tools() -> Tools:
     return Tools(lambda query: [], lambda name: "")
 
 
+def task_tools(kind: str, model: LabModel, embedder: Any = None) -> dict[str, Any]:
+    """What ``solve_many`` needs for a kind of task: the calculator for arithmetic; for documents, search and lookup
+    over the bundled Lumenfold collection (built on first use) and the one-retrieval RAG solver."""
+    if kind != "documents":
+        return {"tools": calculator_tools(), "rag": None}
+    from core.embeddings import load_embedder
+    from core.reasoning.react import collection_tools
+    from core.retrieval.rag import ensure_bundled_collection
+
+    embedder = embedder if embedder is not None else load_embedder()
+    collection = ensure_bundled_collection(embedder)
+    return {"tools": collection_tools(collection, embedder), "rag": rag_solver(model, collection, embedder)}
+
+
 def _fresh(tools: Tools) -> Tools:
     return Tools(tools.search, tools.document, tools.timeout)
 

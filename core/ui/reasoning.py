@@ -5,6 +5,7 @@ sandbox on its own. Model and user text is shown with ``st.text``, ``st.code`` o
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -71,34 +72,24 @@ def measured_line(model_name: str, method: str, kind: str) -> str | None:
 
 def _solve(model_name: str, precision: str, kind: str, method: str, question: str, k: int, steps: int) -> Solution | None:
     from core.reasoning.llm import LabModel
-    from core.reasoning.methods import calculator_tools, rag_solver, solve
-    from core.ui.resources import shared_model
+    from core.reasoning.methods import solve, task_tools
+    from core.ui.resources import shared_embedder, shared_model
 
     if not (question or "").strip():
         st.error("Type a problem first.")
         return None
     model = LabModel(shared_model(model_name, precision))  # generation only: the shared model is never changed
-    options: dict[str, Any] = {"k": k, "max_steps": steps, "tools": calculator_tools()}
+    options: dict[str, Any] = {"k": k, "max_steps": steps}
     try:
-        if kind == "documents" and method in ("rag", "react"):
-            collection, embedder = _collection()
-            from core.reasoning.react import collection_tools
-
-            options.update(tools=collection_tools(collection, embedder), rag=rag_solver(model, collection, embedder))
+        uses_documents = kind == "documents" and method in ("rag", "react")
+        with st.spinner("Indexing the Lumenfold documents (first time only)...") if uses_documents else nullcontext():
+            options.update(task_tools(kind if uses_documents else "arithmetic", model,
+                                      shared_embedder() if uses_documents else None))
         with st.spinner(f"{model.name}: {LABELS[method].lower()}..."):
             return solve(model, method, question.strip(), kind, **options)
     except (ValueError, SandboxUnavailable) as err:
         st.error(str(err))
         return None
-
-
-def _collection() -> tuple[Any, Any]:
-    from core.retrieval.rag import ensure_bundled_collection
-    from core.ui.resources import shared_embedder
-
-    embedder = shared_embedder()
-    with st.spinner("Indexing the Lumenfold documents (first time only)..."):
-        return ensure_bundled_collection(embedder), embedder
 
 
 def show_solution(solution: Solution, task_id: str | None) -> None:
