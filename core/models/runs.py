@@ -34,12 +34,13 @@ def reward_model_runs() -> list[str]:
 
 
 def run_kind(name: str) -> str:
-    """"Aligned" for PPO, DPO and RLOO runs, "Fine-tuned" for the others: how a picker labels a run's model."""
+    """"Aligned" for PPO, DPO and RLOO runs, "Pre-trained" for models trained from scratch, "Fine-tuned" for the
+    others: how a picker labels a run's model."""
     try:
         config = yaml.safe_load((runs_dir() / name.removeprefix(RUN_PREFIX) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return "Fine-tuned"
-    return "Aligned" if config.get("task") == "align" else "Fine-tuned"
+    return {"align": "Aligned", "pretrain": "Pre-trained"}.get(config.get("task"), "Fine-tuned")
 
 
 def _runs_with_a_model() -> list[Path]:
