@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import align, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
+from core.cli import align, compute, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
 
-GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain)
+GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain, compute)
 
 
 def build_parser() -> argparse.ArgumentParser:
