@@ -13,6 +13,7 @@ navigation = st.navigation(
         "Explore": [
             st.Page("pages/sampling.py", title="Sampling visualizer", icon=":material/casino:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:"),
+            st.Page("pages/pretraining.py", title="Pre-training & scaling", icon=":material/stacked_line_chart:"),
         ],
         "Adapt & align": [
             st.Page("pages/shots.py", title="Prompt shots", icon=":material/format_list_numbered:"),

@@ -484,3 +484,22 @@ def test_reasoning_runs_pal_and_shows_the_program_and_its_sandbox_answer(app_url
     assert any(m.startswith("Program's answer") for m in metrics) and any(m.startswith("Sandbox") for m in metrics), metrics
     screenshot(page, "reasoning-pal")
     page.close()
+
+
+def test_pretraining_opens_every_tab_and_shows_the_bundled_sweep(app_url, browser):
+    page = open_page(browser, app_url + "/pretraining", 2000)
+    tabs = ["Masked LM", "Span corruption", "Causal LM", "Train from scratch", "Memory & compute", "Sharding",
+            "Compute & Chinchilla", "Number formats", "Memory", "Scaling laws"]
+    for name in tabs:
+        page.get_by_role("tab", name=name, exact=True).click()
+        wait_for_app(page)
+        assert_no_exception(page, f"pre-training tab {name}")
+        if name == "Causal LM":
+            screenshot(page, "pretraining-objectives")
+        if name == "Memory":
+            assert page.locator('[data-testid="stMetric"]', has_text="Total").first.is_visible()
+            screenshot(page, "pretraining-memory")
+    page.get_by_text("A finished example, measured on").wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").filter(visible=True).count() >= 2, "the IsoFLOP and optimum charts"
+    screenshot(page, "pretraining-scaling")
+    page.close()

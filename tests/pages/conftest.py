@@ -3,6 +3,8 @@
 import pytest
 import streamlit as st
 
+from tests.pretraining.conftest import tiny_corpus, tiny_packages  # noqa: F401 (fixtures for the pre-training page)
+
 
 @pytest.fixture(autouse=True)
 def clear_streamlit_caches():
