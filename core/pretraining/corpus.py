@@ -158,12 +158,36 @@ def build_corpus(folder: Path | None = None, packages: list[tuple[str, Path]] | 
                  on_progress: Callable[[str, float], None] | None = None,
                  vocab_size: int = VOCAB_SIZE) -> dict[str, Any]:
     """Extract, filter, deduplicate and split the corpus, train the tokenizer and write the token streams; returns
-    the manifest. Skipped when ``folder`` already holds a finished build."""
+    the manifest. Skipped when ``folder`` already holds a finished build. Two runs that start at once on a fresh
+    machine do not both build: the second waits on a lock and reads the first one's corpus. The build goes into a
+    temporary folder renamed into place, so a killed build leaves no half-written corpus behind."""
+    import fcntl
+    import shutil
+
     folder = folder or corpus_dir()
     if (folder / "manifest.json").is_file():
         return read_manifest(folder)
-    ensure_dir(folder)
-    started, report = time.time(), on_progress or (lambda stage, share: None)
+    ensure_dir(folder.parent)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes or the process dies
+        except BlockingIOError:
+            if on_progress:
+                on_progress("Waiting for another run that is building the corpus", 0.0)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "manifest.json").is_file():
+            return read_manifest(folder)
+        tmp = folder.parent / f".{folder.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # an unfinished build from before the lock existed
+        manifest = _build(ensure_dir(tmp), packages, on_progress or (lambda stage, share: None), vocab_size)
+        tmp.rename(folder)
+        return manifest
+
+
+def _build(folder: Path, packages: list[tuple[str, Path]] | None, report: Callable[[str, float], None],
+           vocab_size: int) -> dict[str, Any]:
+    started = time.time()
     packages = python_packages() if packages is None else packages
     docs: list[Document] = knowledge_documents()
     for i, (name, path) in enumerate(packages):

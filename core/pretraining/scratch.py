@@ -250,6 +250,9 @@ def pretrain_job(ctx: "RunContext") -> dict[str, Any]:
     manifest = corpus.build_corpus(on_progress=lambda stage, share: ctx.progress(event="corpus", stage=stage,
                                                                                  share=share))
     tokenizer = corpus.load_tokenizer()
+    if len(tokenizer) > config.vocab_size:
+        raise ValueError(f"The corpus tokenizer has {len(tokenizer):,} tokens but the model's vocabulary is "
+                         f"{config.vocab_size:,}.")
     train, val = corpus.load_tokens("train"), corpus.load_tokens("val")
     model = build_model(config)
     s = LoopSettings(config.max_steps, config.batch_size, config.context, config.learning_rate,

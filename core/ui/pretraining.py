@@ -181,13 +181,26 @@ def bundled_sweep() -> dict[str, Any] | None:
 @st.fragment(run_every=3)
 def _sweep_monitor(run_id: str) -> None:
     run = jobs.get_run(run_id)
-    rows = run.progress()
-    live = [r for r in rows if "point" in r]
-    last = live[-1] if live else {}
-    points = scaling.read_points(run.dir)
-    extra = (f"; now N = {last['params']:,} on {human_count(last['tokens'])} tokens, step {last['step']} of "
-             f"{last['steps']}" if last and not run.finished else "")
-    run_controls(run, "pretrain.sweep", "Training model", len(points), extra)
+    live = [r for r in run.progress() if "point" in r]
+    points, total = scaling.read_points(run.dir), run.config.get("max_steps", 1)
+    text = {"running": "Sweeping", "queued": "Starting"}.get(run.state, run.state.capitalize())
+    text += f": {len(points)} of {total} models trained"
+    if live and not run.finished:
+        now = live[-1]
+        text += (f"; now N = {now['params']:,} on {human_count(now['tokens'])} tokens, step {now['step']} of "
+                 f"{now['steps']}")
+    st.progress(min(len(points) / total, 1.0), text=text)
+    if run.state == "failed":
+        st.error(run.status.get("error", "failed"))
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Cancel", key=f"pretrain.sweep.cancel.{run_id}", disabled=run.finished, icon=":material/stop:",
+                 help="The models already trained stay, and Resume trains only the rest."):
+        jobs.cancel_run(run_id)
+        st.rerun(scope="fragment")
+    if c2.button("Resume", key=f"pretrain.sweep.resume.{run_id}", disabled=run.state not in ("cancelled", "failed"),
+                 icon=":material/play_arrow:"):
+        jobs.resume_run(run_id)
+        st.rerun(scope="fragment")
     if points:
         show_sweep(points, run_id)
     rerun_when_it_ends(run)

@@ -60,6 +60,22 @@ def test_the_sweep_starts_from_the_page(tiny_model_dir):
     jobs.cancel_run(run.id)
 
 
+def test_a_cancelled_sweep_shows_its_finished_points_and_offers_resume(tiny_model_dir):
+    import json
+
+    at = page_test("pretraining", str(tiny_model_dir)).run()
+    at.button(key="pretrain.sweep").click().run()
+    run = jobs.cancel_run(at.session_state["pretrain.sweep_run"])
+    rows = scaling.synthetic_losses([1e11], [10_000, 20_000, 40_000])
+    (run.dir / scaling.RESULTS).write_text("".join(json.dumps({**r, "layers": 1, "hidden": 16, "batch_size": 4,
+                                                                "steps": 100, "seconds": 1.0}) + "\n" for r in rows))
+    at.run()
+    assert not at.exception
+    assert any("3 of 12 models trained" in p.text for p in at.get("progress"))
+    assert not at.button(key=f"pretrain.sweep.resume.{run.id}").disabled
+    assert at.metric[0].value == "—"  # one budget: a valley, but no exponent yet
+
+
 def test_memory_for_a_parameter_count_trains_and_shards(tiny_model_dir):
     at = page_test("pretraining", str(tiny_model_dir)).run()
     at.radio(key="compute.source").set_value("params").run()

@@ -70,3 +70,40 @@ def test_a_corpus_too_small_to_split_is_refused(tmp_path, monkeypatch):
 
     with pytest.raises(ValueError, match="too small to split"):
         corpus.build_corpus(tmp_path / "c", packages=[])
+
+
+def test_two_runs_starting_at_once_build_the_corpus_once(tiny_packages, monkeypatch):
+    import threading
+    import time
+
+    calls, real = [], corpus._build
+
+    def slow_build(*args):
+        calls.append(1)
+        time.sleep(0.5)  # long enough for the second caller to arrive while the first is building
+        return real(*args)
+
+    monkeypatch.setattr(corpus, "_build", slow_build)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(corpus.build_corpus(packages=tiny_packages)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results[0] == results[1]
+    assert not any(p.name.endswith(".tmp") for p in corpus.corpus_dir().parent.iterdir())
+
+
+def test_a_killed_build_leaves_no_corpus_behind(tiny_packages, monkeypatch):
+    def crash(*args):
+        raise KeyboardInterrupt  # as a kill in the middle of the build would
+
+    monkeypatch.setattr(corpus, "_build", crash)
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        corpus.build_corpus(packages=tiny_packages)
+    assert not corpus.corpus_dir().exists()
+    monkeypatch.undo()
+    assert corpus.build_corpus(packages=tiny_packages)["documents"] > 0
