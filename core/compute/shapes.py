@@ -123,7 +123,8 @@ def shape_for_model(name: str) -> ModelShape:
 
     A bundled model is read from the converted cache; if it is not converted yet it is converted first
     (``core.models.convert_bundled``, once, 20-60 s): the app needs the cache anyway, and reading the GGUF's
-    metadata alone costs most of that time. A finished run reads its saved model's config, a local folder its own,
+    metadata alone costs most of that time. A finished run reads its saved model's config (an adapter-only run, its
+    base model's), a local folder its own,
     a hub id goes through ``AutoConfig`` (offline it must already be in the hub cache). An unknown name raises the
     registry's ModelError."""
     from transformers import AutoConfig
@@ -134,7 +135,15 @@ def shape_for_model(name: str) -> ModelShape:
     if spec.source == "bundled":
         folder = str(convert_bundled(spec.location))
     elif spec.source == "run":
-        folder = f"{spec.location}/model"
+        from dataclasses import replace
+
+        from core.models.runs import check_run
+
+        run_config, model_dir = check_run(spec)  # a reward model is refused here, with the reason
+        if not (model_dir / "config.json").is_file() and run_config.get("base_model"):
+            # a LoRA or prompt-tuning run saved only its adapter: its shape is its base model's
+            return replace(shape_for_model(run_config["base_model"]), name=spec.name)
+        folder = str(model_dir)
     else:
         folder = spec.location
     try:

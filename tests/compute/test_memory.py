@@ -219,3 +219,25 @@ def test_a_parameter_count_alone_cannot_size_the_cache_activations_or_lora():
     with pytest.raises(ValueError, match="only its parameter count"):
         training_memory(shape, method="lora")
     assert math.isclose(training_memory(shape).total_bytes, 16e9)
+
+
+def test_an_adapter_only_run_is_sized_as_its_base_model(tiny_model_dir, lab_home):
+    from core.compute import shape_for_model
+
+    run = lab_home / "runs" / "20260101-000000-lora"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "adapter_config.json").write_text("{}")
+    (run / "model" / "adapter_model.safetensors").write_bytes(b"")
+    (run / "config.yaml").write_text(f"method: lora\nbase_model: {tiny_model_dir}\n")
+    shape = shape_for_model("run:20260101-000000-lora")
+    assert shape.name == "run:20260101-000000-lora"
+    assert shape.params == shape_for_model(str(tiny_model_dir)).params
+
+
+def test_a_reward_model_run_is_refused_with_the_reason(lab_home):
+    from core.compute import shape_for_model
+    from tests.conftest import make_reward_run
+
+    make_reward_run(lab_home)
+    with pytest.raises(ValueError, match="is a reward model"):
+        shape_for_model("run:20260101-000000-reward")
