@@ -37,6 +37,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lora-targets", default="q_proj,v_proj", help="comma-separated layer names")
     p.add_argument("--virtual-tokens", type=int, default=20, help="prompt tuning's soft prompt length")
     p.add_argument("--recompute", action="store_true", help="train: full activation recomputation")
+    p.add_argument("--logits", choices=("last", "all"), default="last",
+                   help="inference: logits for the last position only, as generation computes them (default), or "
+                   "for every position, as scoring a text (perplexity) does; with a large vocabulary this dominates")
     p.add_argument("--gpus", type=int, default=1)
     p.add_argument("--strategy", choices=STRATEGIES, default="ddp")
     p.add_argument("--seq-len", type=int, default=None,
@@ -62,7 +65,8 @@ def _breakdown(args: argparse.Namespace):
     elif batch is not None or seq_len is not None:  # one given: the other takes its default
         batch, seq_len = batch or 1, seq_len or DEFAULT_SEQ_LEN
     if args.mode == "inference":
-        return inference_memory(shape, args.precision, batch, seq_len, kv_precision=args.kv_precision)
+        return inference_memory(shape, args.precision, batch, seq_len, kv_precision=args.kv_precision,
+                                logits=args.logits)
     targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
     return training_memory(shape, args.precision, args.optimizer, args.method, lora_r=args.lora_r,
                            lora_targets=targets, virtual_tokens=args.virtual_tokens, batch=batch, seq_len=seq_len,

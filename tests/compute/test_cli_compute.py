@@ -77,3 +77,13 @@ def test_bad_input_raises_value_error():
         run(["compute", "memory", "--params", "1e9", "--seq-len", "512"])
     with pytest.raises(ValueError, match="Unknown model"):
         run(["compute", "memory", "--model", "no-such-model"])
+
+
+def test_inference_counts_the_last_positions_logits_unless_all_are_asked_for(capsys, tiny_model_dir):
+    base = ["compute", "memory", "--model", str(tiny_model_dir), "--mode", "inference", "--seq-len", "100"]
+    last = run_json(capsys, base)["activations_bytes"]
+    every = run_json(capsys, base + ["--logits", "all"])["activations_bytes"]
+    from transformers import AutoConfig
+
+    vocab = AutoConfig.from_pretrained(tiny_model_dir).vocab_size
+    assert every - last == 99 * vocab * 4  # 99 more rows of fp32 logits
