@@ -56,7 +56,8 @@ c1.caption(f"{guess.share:.3%} of the model")
 c2.plotly_chart(charts.memory_chart({"weights": guess.weights_bytes, "gradients": guess.gradients_bytes,
                                      "optimizer (AdamW)": guess.optimizer_bytes, "activations": guess.activations_bytes}),
                 key="finetune.memory")
-c2.caption("A rough guess for float32 training; the activations grow with batch size × max length.")
+c2.caption(guess.note or "Float32 training with AdamW, from the Pre-training & scaling page's calculator (checked "
+           "against measured peaks there); the activations grow with batch size × max length.")
 with st.expander("Preview command"):
     st.code(yaml.safe_dump(config.for_method(), sort_keys=False), language="yaml")
     st.code("lab train config.yaml\n# two data-parallel processes (DDP: gloo on CPUs, NCCL on GPUs):\n"

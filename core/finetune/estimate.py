@@ -1,6 +1,10 @@
-"""What a fine-tuning run will train and roughly how much memory it needs, before it starts.
+"""What a fine-tuning run will train and how much memory it needs, before it starts.
 
-Does not hold: measurement (the fine-tune benchmark measures peak memory to check these numbers).
+The trainable parameters are counted from the model's own layers (what PEFT will wrap); the memory comes from
+``core.compute.training_memory``, the calculator the Pre-training & scaling page checks against measured peaks
+(benchmarks/compute.py), so the two pages never disagree.
+
+Does not hold: the calculator itself (``core.compute``) or measurement (the fine-tune benchmark measures peak memory).
 """
 
 from __future__ import annotations
@@ -10,17 +14,20 @@ from typing import Any
 
 from core.finetune.config import FinetuneConfig
 
+COMPUTE_METHODS = {"full": "full", "lora": "lora", "prompt_tuning": "prompt"}
+
 
 @dataclass(frozen=True)
 class Estimate:
-    """What a run will train and roughly how much memory it needs (float32 training with AdamW)."""
+    """What a run will train and how much memory it needs (float32 training with AdamW)."""
 
     trainable: int
     total: int
     weights_bytes: int
     gradients_bytes: int
     optimizer_bytes: int
-    activations_bytes: int
+    activations_bytes: int  # 0 when the architecture is one the calculator cannot size (see ``note``)
+    note: str = ""
 
     @property
     def share(self) -> float:
@@ -31,32 +38,34 @@ class Estimate:
         return self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
 
 
-def estimate(model: Any, config: FinetuneConfig) -> Estimate:
-    """Trainable parameters counted from the model's own layers, and memory by the usual rules of thumb:
-    weights 4 B per parameter, gradients 4 B and AdamW's two moments 8 B per trainable parameter, and activations
-    kept for the backward pass (every method back-propagates through the whole network) of about
-    layers x batch x length x (34 x hidden + 5 x heads x length) x 2 B, plus the logits and their gradient.
-    ``model`` is only inspected (the shared, read-only copy is fine)."""
+def trainable_parameters(model: Any, config: FinetuneConfig) -> int:
+    """Parameters the method will train, counted from the model's own layers."""
     text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    total = sum(p.numel() for p in model.parameters())
     if config.method == "full":
-        trainable = total
-    elif config.method == "lora":
-        trainable = sum(
-            config.lora_r * (module.in_features + module.out_features)
-            for name, module in model.named_modules()
-            if name.rsplit(".", 1)[-1] in config.lora_targets and hasattr(module, "in_features")
-        )
-    else:
-        trainable = config.virtual_tokens * text.hidden_size
-    tokens = config.batch_size * config.max_length
-    per_layer = tokens * (34 * text.hidden_size + 5 * text.num_attention_heads * config.max_length) * 2
-    logits = tokens * text.vocab_size * 4 * 2
-    return Estimate(
-        trainable=trainable,
-        total=total + (trainable if config.method != "full" else 0),
-        weights_bytes=total * 4,
-        gradients_bytes=trainable * 4,
-        optimizer_bytes=trainable * 8,
-        activations_bytes=text.num_hidden_layers * per_layer + logits,
-    )
+        return sum(p.numel() for p in model.parameters())
+    if config.method == "lora":
+        return sum(config.lora_r * (module.in_features + module.out_features)
+                   for name, module in model.named_modules()
+                   if name.rsplit(".", 1)[-1] in config.lora_targets and hasattr(module, "in_features"))
+    return config.virtual_tokens * text.hidden_size
+
+
+def estimate(model: Any, config: FinetuneConfig) -> Estimate:
+    """The run's trainable parameters and its memory by part: weights 4 B per parameter, gradients 4 B and AdamW's
+    two moments 8 B per trainable one, and the activations (with the logits) for the batch and length, from
+    ``core.compute``. ``model`` is only inspected (the shared, read-only copy is fine)."""
+    from core.compute import shape_from_config, training_memory
+
+    base = sum(p.numel() for p in model.parameters())
+    trainable = trainable_parameters(model, config)
+    total = base + (trainable if config.method != "full" else 0)
+    try:
+        shape = shape_from_config(model.config)
+    except ValueError as err:  # an architecture the calculator does not size: the counts alone
+        return Estimate(trainable, total, total * 4, trainable * 4, trainable * 8, 0,
+                        note=f"Activations not estimated: {err}")
+    parts = training_memory(shape, "fp32", "adamw", COMPUTE_METHODS[config.method], lora_r=config.lora_r,
+                            lora_targets=tuple(config.lora_targets), virtual_tokens=config.virtual_tokens,
+                            batch=config.batch_size, seq_len=config.max_length).parts
+    return Estimate(trainable, total, parts["weights_bytes"], parts["gradients_bytes"], parts["optimizer_bytes"],
+                    parts["activations_bytes"] + parts["logits_bytes"])

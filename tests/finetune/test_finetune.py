@@ -303,3 +303,28 @@ def test_the_job_reports_an_eta_that_includes_the_end(tiny_wide_dir, pairs_file)
     assert run.state == "done", run.log_tail()
     etas = [p["eta_s"] for p in run.progress() if "eta_s" in p and "loss" in p]
     assert etas and all(e is None or e > 0 for e in etas)  # never "0 s left" while the final save is still to come
+
+
+def test_the_estimate_is_the_compute_calculators(tiny_wide_dir, pairs_file):
+    from core.compute import shape_from_config, training_memory
+    from core.finetune import estimate
+    from core.models import load_model
+
+    config = config_for(tiny_wide_dir, pairs_file, method="lora")
+    model = load_model(str(tiny_wide_dir)).model
+    parts = training_memory(shape_from_config(model.config), "fp32", "adamw", "lora", lora_r=config.lora_r,
+                            lora_targets=tuple(config.lora_targets), batch=config.batch_size,
+                            seq_len=config.max_length).parts
+    guess = estimate(model, config)
+    assert guess.total_bytes == sum(parts.values()) and guess.activations_bytes > 0 and not guess.note
+
+
+def test_an_architecture_the_calculator_cannot_size_gets_the_counts_and_says_so(tiny_wide_dir, pairs_file):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from core.finetune import estimate
+
+    model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=300, n_positions=64))
+    guess = estimate(model, config_for(tiny_wide_dir, pairs_file, method="full"))
+    assert guess.trainable == sum(p.numel() for p in model.parameters())
+    assert guess.activations_bytes == 0 and "Activations not estimated" in guess.note
