@@ -10,7 +10,8 @@ def test_home_page_runs_and_maps_the_lifecycle():
     assert not at.exception
     assert at.title[0].value == "LLM Lifecycle Lab"
     text = " ".join(m.value for m in at.markdown)
-    for stage in ("Choose a model", "Fine-tune", "Align with human feedback", "Augment with retrieval", "Use it responsibly"):
+    for stage in ("Choose or pre-train a model", "Fine-tune", "Align with human feedback", "Augment with retrieval",
+                  "Use it responsibly"):
         assert stage in text
 
 
