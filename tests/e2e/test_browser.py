@@ -425,8 +425,13 @@ def test_rlhf_labels_two_prompts_with_the_keyboard(app_url, browser, monkeypatch
     assert order_shown[0] == bottom_text, order_shown
     page.get_by_role("button", name="Use this order").click()
     wait_for_app(page)
+    # On a busy machine the rerun after the click can start later than wait_for_app's first look: a key pressed
+    # while the page re-renders is lost (seen once in CI). Let that rerun start and finish before the key goes.
+    page.wait_for_timeout(1000)
+    wait_for_app(page)
     page.locator("h1").first.click()
     page.keyboard.press("Control+Enter")
+    wait_for_app(page)
     page.get_by_text("Saved your ranking").wait_for(timeout=30_000)
     [dragged] = [r for r in store.list_rankings() if r["prompt"] == "Name a pollinator." and r["annotator"] == "keyboard-kim"]
     assert dragged["completions"][dragged["order"][0][0]] == bottom_text.split()[-1]
