@@ -2,8 +2,9 @@
 
 Holds: ``write_bytes_atomic`` / ``write_json_atomic`` (a temporary file in the same folder, fsync, then one rename:
 a reader sees the old file or the new one), ``DiskFullError`` and ``disk_full_guard`` (a full disk or a file-size
-limit, however the library reports it, becomes one plain message saying that nothing changed), and
-``remove_leftovers`` (temporary files of interrupted saves, removed by the next save).
+limit, however the library reports it, becomes one plain message saying that nothing changed),
+``remove_leftovers`` (temporary files of interrupted saves, removed by the next save), and ``read_jsonl_rows`` (the
+rows a job appends one line at a time, read while a line may be half-written).
 
 Does not hold: what is written (each module knows its own files) or where (``core.paths``).
 """
@@ -75,6 +76,22 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """A reader sees the old file or the new one, never half of one."""
     write_bytes_atomic(path, json.dumps(data, indent=2, default=str).encode())
+
+
+def read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """The complete rows of a JSON-lines file that a job appends to (progress, results): a line being written at
+    this moment, or torn by a kill, is skipped; no file is no rows."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 _BUILD_LOCK = threading.RLock()  # re-entrant: a build may ask for another artefact

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import yaml
 
 from core.checkpoints import SAVING_FLAG
-from core.files import disk_full_guard, write_json_atomic
+from core.files import disk_full_guard, read_jsonl_rows, write_json_atomic
 from core.paths import RUN_ID, ensure_dir, runs_dir, safe_name
 from core.paths import run_dir as _run_dir
 
@@ -108,16 +108,7 @@ class Run:
 
     def progress(self) -> list[dict[str, Any]]:
         """Every progress report so far (a line being written at this moment is skipped)."""
-        path = self.dir / "progress.jsonl"
-        if not path.exists():
-            return []
-        rows = []
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-        return rows
+        return read_jsonl_rows(self.dir / "progress.jsonl")
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.dir / "log.txt"

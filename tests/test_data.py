@@ -94,3 +94,12 @@ def test_an_upload_on_a_full_disk_says_so_and_leaves_nothing_half_written(small_
     with pytest.raises(DiskFullError, match="Disk full: the upload 'big.csv' was not saved and nothing changed"):
         save_upload(b"x" * 1_000_000, "big.csv")
     assert list((small_disk / "lab" / "uploads").iterdir()) == []
+
+
+def test_jsonl_rows_skip_a_line_torn_by_a_kill(tmp_path):
+    from core.files import read_jsonl_rows
+
+    path = tmp_path / "results.jsonl"
+    assert read_jsonl_rows(path) == []
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3, "b": "hal')  # the last write never finished
+    assert read_jsonl_rows(path) == [{"a": 1}, {"a": 2}]

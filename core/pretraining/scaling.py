@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.files import read_jsonl_rows
 from core.pretraining.scratch import LoopSettings, count_params
 
 if TYPE_CHECKING:
@@ -94,16 +95,7 @@ def run_key(row: dict[str, Any]) -> tuple[float, int, int]:
 
 def read_points(run_dir: Path) -> list[dict[str, Any]]:
     """The finished rows of a sweep (a torn last line from a kill is skipped)."""
-    path = Path(run_dir) / RESULTS
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl_rows(Path(run_dir) / RESULTS)
 
 
 def sweep_job(ctx: "RunContext") -> dict[str, Any]:

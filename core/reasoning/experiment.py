@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from core.files import read_jsonl_rows
 from core.reasoning.methods import methods_for, task_tools
 
 if TYPE_CHECKING:
@@ -50,10 +51,8 @@ def tasks_for(config: dict[str, Any]) -> list[Any]:
 
 
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "results.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The answers written so far; a line torn by a kill is skipped, so a resume answers that problem again."""
+    return read_jsonl_rows(Path(run_dir) / "results.jsonl")
 
 
 def experiment_job(ctx: "RunContext") -> dict[str, Any]:
