@@ -43,10 +43,6 @@ def compute_tab(model_name: str) -> None:
         formats_section()
 
 
-def _number(label: str, value: float, key: str, low: float = 1.0, **kw: Any) -> float:
-    return st.number_input(label, min_value=low, value=value, key=key, **kw)
-
-
 def memory_section(model_name: str) -> tuple[compute.ModelShape | None, compute.Breakdown | None]:
     c1, c2 = st.columns([2, 1])
     source = c1.radio("Size of", list(SOURCES), format_func=SOURCES.get, key="compute.source", horizontal=True)
@@ -55,7 +51,8 @@ def memory_section(model_name: str) -> tuple[compute.ModelShape | None, compute.
         if source == "model":
             shape = _shape(model_name)
         else:
-            shape = compute.shape_for_params(_number("Parameters", 1e9, "compute.params", format="%.3g"))
+            params = st.number_input("Parameters", min_value=1.0, value=1e9, key="compute.params", format="%.3g")
+            shape = compute.shape_for_params(params)
     except ValueError as err:
         st.error(str(err))
         return None, None
