@@ -12,6 +12,7 @@ navigation = st.navigation(
         "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
         "Explore": [
             st.Page("pages/sampling.py", title="Sampling visualizer", icon=":material/casino:"),
+            st.Page("pages/inside.py", title="Inside the model", icon=":material/layers:"),
             st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:"),
             st.Page("pages/pretraining.py", title="Pre-training & scaling", icon=":material/stacked_line_chart:"),
         ],

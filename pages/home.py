@@ -12,7 +12,7 @@ LIFECYCLE = [
     ("Define the use case", "Decide what the model must do: write, summarise, translate, classify, chat, call tools.", []),
     ("Choose or pre-train a model", "Start from a pre-trained model (base or instruct) and see how it picks each next "
      "token; or see how pre-training works, what it costs, and train a small one from scratch.",
-     [("pages/sampling.py", "Sampling visualizer"), ("pages/generate.py", "Generate"),
+     [("pages/sampling.py", "Sampling visualizer"), ("pages/inside.py", "Inside the model"), ("pages/generate.py", "Generate"),
       ("pages/pretraining.py", "Pre-training & scaling")]),
     ("Prompt", "Adapt with no training at all: instructions and examples in the context window (in-context learning).",
      [("pages/shots.py", "Prompt shots")]),
