@@ -6,6 +6,7 @@ from core import jobs, store
 from core.evaluation import JOB, EvalConfig
 from core.models import BUNDLED, ModelError, check_loadable, finetuned_runs
 from core.ui.evaluate import caveats, drilldown, history, leaderboard_section, newest_per_cell, pick_tasks, run_monitor
+from core.ui.evaluate_compare import assertions_section, paired_section, pick_templates, template_grid
 from core.ui.frame import run_inside_frame
 from core.ui.runs import follow_run
 from core.ui.state import current_model_name, current_precision
@@ -35,9 +36,10 @@ with st.container(border=True):
     shots = c2.slider("Shots", 0, 8, 0, key="evaluate.shots", help=h("shots"))
     batch = c3.select_slider("Batch size", [1, 2, 4, 8, 16, 32], 8, key="evaluate.batch", help=h("batch_size"))
     max_new = c4.number_input("Max answer tokens", 1, 512, 48, key="evaluate.max_new", help=h("max_new_tokens"))
+    templates = pick_templates()
     try:
         config = EvalConfig(models=tuple(models), tasks=tuple(tasks), limit=int(limit), shots=shots, batch_size=batch,
-                            max_new_tokens=int(max_new), precision=current_precision())
+                            max_new_tokens=int(max_new), precision=current_precision(), templates=templates)
     except ValueError as err:
         st.warning(str(err))
         config = None
@@ -56,7 +58,8 @@ if run_id := follow_run("evaluate.run", JOB):  # also after a reload, or one sta
     run_monitor(run_id)
 
 evaluations = store.list_evaluations()
-board_tab, examples_tab, caveats_tab, history_tab = st.tabs(["Leaderboard", "Examples", "Caveats", "History"])
+board_tab, examples_tab, pair_tab, assert_tab, grid_tab, caveats_tab, history_tab = st.tabs(
+    ["Leaderboard", "Examples", "Compare two", "Assertions", "Prompt grid", "Caveats", "History"])
 with caveats_tab:
     caveats()
 if not evaluations:
@@ -67,5 +70,11 @@ with board_tab:
     leaderboard_section(latest)
 with examples_tab:
     drilldown(latest)
+with pair_tab:
+    paired_section(evaluations)
+with assert_tab:
+    assertions_section(latest)
+with grid_tab:
+    template_grid(latest)
 with history_tab:
     history(evaluations)

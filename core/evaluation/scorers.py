@@ -3,7 +3,8 @@
 Multiple choice scores each choice by its log-likelihood after the question (lm-eval's acc and acc_norm);
 classification scores each label the same way; summaries and translations are generated greedily in batches and
 scored with ROUGE and BLEU; perplexity reads each text. Few-shot examples come from the task's pool in a fixed
-rotation, so every model sees the same ones.
+rotation, so every model sees the same ones. A user's prompt template (promptfoo's prompt variants) replaces the
+task's own prompt: the shots and the question are each the template filled with their input.
 
 Holds: ``EvalResult``, ``evaluate`` and the per-kind scorers. Does not hold: the metric formulas
 (``core.evaluation.metrics``), settings (``core.evaluation.runner.EvalConfig``) or saving (``core.store``).
@@ -41,13 +42,17 @@ class EvalResult:
 
 
 def evaluate(loaded: "LoadedModel", task: EvalTask, config: EvalConfig, on_progress: Progress | None = None,
-             should_stop: Callable[[], bool] | None = None) -> EvalResult:
-    """Score one model on one task's first ``config.limit`` test examples."""
+             should_stop: Callable[[], bool] | None = None, template: str | None = None) -> EvalResult:
+    """Score one model on one task's first ``config.limit`` test examples; with a ``template`` (a prompt with an
+    {input} placeholder) each prompt is that template, after the shots written the same way."""
+    if template and task.kind == "perplexity":
+        raise EvalError("Prompt templates apply to tasks that answer a prompt, not to perplexity tasks.")
     items = task.test[: config.limit or None]
     started = time.perf_counter()
     scorer = {"multiple_choice": _multiple_choice, "classification": _classification, "summarization": _generation,
               "translation": _generation, "perplexity": _perplexity}[task.kind]
-    examples = scorer(loaded, task, items, config, on_progress or (lambda done, total: None), should_stop or (lambda: False))
+    examples = scorer(loaded, task, items, config, on_progress or (lambda done, total: None), should_stop or (lambda: False),
+                      template)
     if not examples:
         raise EvalError(f"Stopped before the first example of {task.name} was scored.")
     settings = {k: v for k, v in config.to_dict().items() if k not in ("models", "tasks")}
@@ -74,7 +79,16 @@ def _shots(task: EvalTask, position: int, k: int) -> list[Item]:
     return [pool[(position * k + j) % len(pool)] for j in range(min(k, len(pool)))]
 
 
-def _multiple_choice(loaded, task, items, config, on_progress, should_stop) -> list[dict[str, Any]]:
+def _templated(loaded: "LoadedModel", template: str, shots: list[Item], item: Item, answer_tokens: int) -> list[int]:
+    """The prompt of a user's template: each shot as the template filled with its input, then its answer; then the
+    template filled with this input (the model continues from there)."""
+    text = "".join(f"{template.format(input=s.input)} {s.reference}\n\n" for s in shots) + template.format(input=item.input)
+    ids = loaded.tokenizer(text)["input_ids"]
+    _check_fits(loaded, item, len(ids) + answer_tokens)
+    return ids
+
+
+def _multiple_choice(loaded, task, items, config, on_progress, should_stop, template=None) -> list[dict[str, Any]]:
     examples = []
     for position, item in enumerate(items):
         if should_stop():
@@ -82,8 +96,12 @@ def _multiple_choice(loaded, task, items, config, on_progress, should_stop) -> l
         subject = item.subject.replace("_", " ") or "general knowledge"
         header = f"The following are multiple choice questions (with answers) about {subject}.\n\n"
         shots = "".join(f"Question: {s.input}\nAnswer: {s.reference}\n\n" for s in _shots(task, position, config.shots))
-        prompt_ids = loaded.tokenizer(header + shots + f"Question: {item.input}\nAnswer:")["input_ids"]
-        _check_fits(loaded, item, len(prompt_ids) + max(len(loaded.tokenizer(" " + c)["input_ids"]) for c in item.choices))
+        longest = max(len(loaded.tokenizer(" " + c)["input_ids"]) for c in item.choices)
+        if template:
+            prompt_ids = _templated(loaded, template, _shots(task, position, config.shots), item, longest)
+        else:
+            prompt_ids = loaded.tokenizer(header + shots + f"Question: {item.input}\nAnswer:")["input_ids"]
+            _check_fits(loaded, item, len(prompt_ids) + longest)
         logliks = score_labels(loaded, prompt_ids, item.choices).logprobs
         picked = metrics.choose([logliks[c] for c in item.choices], [" " + c for c in item.choices])
         shown = item.input + "\n" + "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(item.choices))
@@ -94,22 +112,23 @@ def _multiple_choice(loaded, task, items, config, on_progress, should_stop) -> l
     return examples
 
 
-def _classification(loaded, task, items, config, on_progress, should_stop) -> list[dict[str, Any]]:
+def _classification(loaded, task, items, config, on_progress, should_stop, template=None) -> list[dict[str, Any]]:
     data = _as_task_data(task, task.name if task.name == "sentiment" else "classification")
     examples = []
     for position, item in enumerate(items):
         if should_stop():
             break
         shots = [Example(s.id, s.input, s.reference, s.split) for s in _shots(task, position, config.shots)]
-        prompt = _fit(loaded, data, shots, item, 8)
-        scores = score_labels(loaded, prompt.ids, task.labels)
+        ids = (_templated(loaded, template, _shots(task, position, config.shots), item, 8) if template
+               else _fit(loaded, data, shots, item, 8).ids)
+        scores = score_labels(loaded, ids, task.labels)
         examples.append(_record(item, scores.best, {"accuracy": float(scores.best == item.reference),
                                                     **{f"p_{label}": p for label, p in scores.probabilities.items()}}))
         on_progress(position + 1, len(items))
     return examples
 
 
-def _generation(loaded, task, items, config, on_progress, should_stop) -> list[dict[str, Any]]:
+def _generation(loaded, task, items, config, on_progress, should_stop, template=None) -> list[dict[str, Any]]:
     from core.sampling import generate_batch
 
     data = _as_task_data(task, "dialogsum" if task.kind == "summarization" else "translation")
@@ -121,7 +140,8 @@ def _generation(loaded, task, items, config, on_progress, should_stop) -> list[d
         prompts = []
         for offset, item in enumerate(batch):
             shots = [Example(s.id, s.input, s.reference, s.split) for s in _shots(task, start + offset, config.shots)]
-            prompts.append(_fit(loaded, data, shots, item, config.max_new_tokens).ids)
+            prompts.append(_templated(loaded, template, _shots(task, start + offset, config.shots), item, config.max_new_tokens)
+                           if template else _fit(loaded, data, shots, item, config.max_new_tokens).ids)
         predictions += generate_batch(loaded, prompts, config.max_new_tokens)
         on_progress(len(predictions), len(items))
     done = items[:len(predictions)]
@@ -139,7 +159,7 @@ def _generation(loaded, task, items, config, on_progress, should_stop) -> list[d
             for item, p, s, e, f in zip(done, predictions, per_example, exact, flags)]
 
 
-def _perplexity(loaded, task, items, config, on_progress, should_stop) -> list[dict[str, Any]]:
+def _perplexity(loaded, task, items, config, on_progress, should_stop, template=None) -> list[dict[str, Any]]:
     examples = []
     for position, item in enumerate(items):
         if should_stop():

@@ -208,8 +208,9 @@ def memory_chart(parts: dict[str, int]) -> go.Figure:
 
 
 def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
-    """Grouped bars: one group per task (its headline metric), one bar per model. Each task gets its own y axis,
-    because metrics of different tasks are not comparable (perplexity is not even on the same scale)."""
+    """Grouped bars: one group per task (its headline metric), one bar per model, with a ±1 standard error bar where a
+    row has ``se``. Each task gets its own y axis, because metrics of different tasks are not comparable (perplexity
+    is not even on the same scale)."""
     from plotly.subplots import make_subplots
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
@@ -219,10 +220,15 @@ def leaderboard_chart(rows: Sequence[dict]) -> go.Figure:
     palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
     for m, model in enumerate(models):
         for t, task in enumerate(tasks):
-            value = next((r["value"] for r in rows if r["model"] == model and r["task"] == task), None)
+            row = next((r for r in rows if r["model"] == model and r["task"] == task), {})
+            value, se = row.get("value"), row.get("se")  # se: the standard error, drawn as a ±1 SE error bar
+            has_se = se is not None and se == se
             fig.add_bar(x=[safe(model)], y=[value], name=safe(model), text=[f"{value:.3g}" if value is not None else ""],
-                        textposition="outside", legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
-                        row=1, col=t + 1, hovertemplate=f"{safe(model)}<br>%{{y:.3f}}<extra>{safe(task)}</extra>")
+                        textposition="inside" if has_se else "outside", insidetextanchor="end", textangle=0,  # clear of the bar
+                        legendgroup=model, showlegend=t == 0, marker_color=palette[m % len(palette)],
+                        error_y=dict(type="data", array=[se], visible=True) if has_se else None,
+                        row=1, col=t + 1, hovertemplate=f"{safe(model)}<br>%{{y:.3f}}{f' ± {se:.3g} SE' if has_se else ''}"
+                                                        f"<extra>{safe(task)}</extra>")
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(barmode="group", height=360, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.05))
     return fig

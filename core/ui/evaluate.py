@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import evaluation, jobs, store
-from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, task_kind
+from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, stats, task_kind
 from core.ui import charts
 from core.ui.runs import rerun_when_it_ends
 from core.ui.widgets import escape_markdown, save_upload
@@ -54,6 +54,8 @@ def run_monitor(run_id: str) -> None:
     share = 1.0 if last.get("event") == "saved" else last.get("done", 0) / max(last.get("total", 1), 1)
     label = {"queued": "Starting", "running": "Evaluating", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
     where = f": {last['model']} on {last['task']}, {last.get('done', 0)}/{last.get('total', '?')} examples" if last else ""
+    if last.get("template"):
+        where += ", prompt “" + escape_markdown(" ".join(last["template"].split())[:40]) + "”"
     st.progress(min((cell + share) / cells, 1.0), text=f"{label}{where} (evaluation {min(cell + 1, cells)} of {cells})")
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
@@ -64,15 +66,22 @@ def run_monitor(run_id: str) -> None:
 
 
 def newest_per_cell(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The latest evaluation of each (model, task): what the leaderboard shows."""
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    """The latest evaluation of each (model, task, prompt template): what the leaderboard shows."""
+    newest: dict[tuple[str, str, str], dict[str, Any]] = {}
     for e in sorted(evaluations, key=lambda e: e["id"]):
-        newest[(e["model"], e["task"])] = e
+        newest[(e["model"], e["task"], (e["config"] or {}).get("template") or "")] = e
     return list(newest.values())
 
 
+@st.cache_data(show_spinner=False, max_entries=500)
+def standard_errors(evaluation_id: int, created: str) -> dict[str, float]:
+    """Each metric's standard error, from the stored examples (cached: a stored evaluation does not change)."""
+    return stats.stderrs(store.load_evaluation(evaluation_id))
+
+
 def leaderboard_section(evaluations: list[dict[str, Any]]) -> None:
-    rows = evaluation.leaderboard(evaluations)
+    errors = {e["id"]: standard_errors(e["id"], str(e["created"])) for e in evaluations}
+    rows = evaluation.leaderboard(evaluations, errors)
     warned = [r for r in rows if r["warning"]]
     if warned:
         st.warning("Some outputs are empty or echo their input, which can inflate ROUGE and BLEU: "
@@ -80,13 +89,17 @@ def leaderboard_section(evaluations: list[dict[str, Any]]) -> None:
                    + ". Examples → “Empty or echoed outputs” shows them.")
     st.dataframe(rows, hide_index=True, key="evaluate.board",
                  column_config={"warning": st.column_config.TextColumn("outputs", help="empty or echoed outputs, per task")})
-    bars = [{"model": e["model"], "task": e["task"], "metric": HEADLINE[task_kind(e["task"])],
-             "value": e["metrics"].get(HEADLINE[task_kind(e["task"])])} for e in evaluations]
+    bars = [{"model": evaluation.evaluation_label(e), "task": e["task"], "metric": HEADLINE[task_kind(e["task"])],
+             "value": e["metrics"].get(HEADLINE[task_kind(e["task"])]), "se": errors[e["id"]].get(HEADLINE[task_kind(e["task"])])}
+            for e in evaluations]
     st.plotly_chart(charts.leaderboard_chart(bars), key="evaluate.chart")
     st.caption("Each task has its own axis: scores of different tasks, and ROUGE or BLEU of different datasets, are not "
-               "comparable. Lower perplexity is better; for every other metric higher is better.")
+               "comparable. Lower perplexity is better; for every other metric higher is better. Error bars: ±1 standard error "
+               "(as lm-eval reports it: sample std / √n of the per-example scores; a seeded bootstrap of 1,000 resamples for "
+               "corpus BLEU and perplexity). Two bars whose error bars overlap may not differ: see “Compare two”.")
     with st.expander("Every metric (ROUGE precision, recall and F; BLEU with its signature)"):
-        table = pd.DataFrame([{"id": e["id"], "model": e["model"], "task": e["task"], "n": e["n"], **e["metrics"]} for e in evaluations])
+        table = pd.DataFrame([{"id": e["id"], "model": evaluation.evaluation_label(e), "task": e["task"], "n": e["n"], **e["metrics"],
+                               **{f"{k} ± SE": v for k, v in errors[e["id"]].items()}} for e in evaluations])
         st.dataframe(table, hide_index=True)
         st.caption("BLEU: sacrebleu " + _bleu_signature())
     c1, c2 = st.columns(2)
@@ -150,7 +163,7 @@ def example_detail(row: dict[str, Any], chosen: list[dict[str, Any]], kind: str)
             if example is None:
                 continue
             scores = ", ".join(f"{k} {v:.3g}" for k, v in example["scores"].items() if not k.startswith(("loglik_", "p_")))
-            st.markdown(f"**{escape_markdown(result['model'])}** · {escape_markdown(scores)}")
+            st.markdown(f"**{escape_markdown(evaluation.evaluation_label(result))}** · {escape_markdown(scores)}")
             st.markdown(highlighted(example["prediction"], row["reference"], n) or ":gray[(empty output)]")
 
 
@@ -185,7 +198,7 @@ def caveats() -> None:
 
 
 def history(evaluations: list[dict[str, Any]]) -> None:
-    table = pd.DataFrame([{"id": e["id"], "created": e["created"], "model": e["model"], "task": e["task"],
+    table = pd.DataFrame([{"id": e["id"], "created": e["created"], "model": evaluation.evaluation_label(e), "task": e["task"],
                            HEADLINE[task_kind(e["task"])]: e["metrics"].get(HEADLINE[task_kind(e["task"])]), "n": e["n"],
                            "seconds": round(e["seconds"], 1), "complete": e["config"].get("complete", True), "run": e["run_id"]}
                           for e in evaluations])

@@ -103,3 +103,73 @@ def test_starting_an_evaluation_with_a_model_that_cannot_load_is_refused_on_the_
     at.button(key="evaluate.start").click().run()
     assert not at.exception and any("not-cached-anywhere" in e.value for e in at.error)
     assert jobs.list_runs() == []
+
+
+def _stored(model: str, task: str, values: list[float], metric: str = "rougeL_f", ids=None, template: str | None = None) -> int:
+    ids = ids or [f"e{i}" for i in range(len(values))]
+    examples = [{"id": i, "input": f"dialogue {i}", "reference": "the bank opens", "prediction": "the bank" if v > 0.5 else "",
+                 "scores": {metric: v}} for i, v in zip(ids, values)]
+    config = {"template": template} if template else {}
+    return store.save_evaluation(model, task, {metric: sum(values) / len(values)}, config, examples, 1.0)
+
+
+def test_the_leaderboard_shows_standard_errors_in_the_table_and_as_error_bars():
+    import numpy as np
+
+    values = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    _stored("model-a", "sentiment", values, metric="accuracy")
+    at = page_test("evaluate").run()
+    assert not at.exception and not at.error
+    board = at.dataframe[0].value
+    assert board["sentiment · accuracy ± SE"][0] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)))
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert figure["data"][0]["error_y"]["array"][0] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def test_compare_two_gives_a_verdict_and_a_clear_error_without_shared_examples():
+    _stored("model-a", "dialogsum", [0.2, 0.3, 0.1, 0.4, 0.2, 0.3, 0.25, 0.35])
+    _stored("model-b", "dialogsum", [0.6, 0.7, 0.5, 0.8, 0.6, 0.7, 0.65, 0.75])
+    at = page_test("evaluate").run()
+    assert not at.exception
+    assert any(escape_markdown("#2 model-b is better than #1 model-a on rougeL_f: +0.4") in s.value and "real" in s.value
+               for s in at.success)
+    _stored("model-c", "dialogsum", [0.5, 0.5], ids=["x1", "x2"])
+    at = page_test("evaluate").run()
+    assert not at.exception and any("share no examples" in e.value for e in at.error)
+
+
+def test_assertions_count_passes_and_a_bad_regex_is_a_clear_error():
+    _stored("model-a", "dialogsum", [1.0, 0.0, 1.0])
+    at = page_test("evaluate").run()
+    at.selectbox(key="evaluate.assert_kind").set_value("regex").run()
+    at.text_input(key="evaluate.assert_value").set_value("(bank").run()
+    at.button(key="evaluate.assert_add").click().run()
+    assert not at.exception and any("is not valid" in e.value for e in at.error)
+    at.text_input(key="evaluate.assert_value").set_value("^the bank$").run()
+    at.button(key="evaluate.assert_add").click().run()
+    at.selectbox(key="evaluate.assert_kind").set_value("not_empty").run()
+    at.button(key="evaluate.assert_add").click().run()
+    assert not at.exception
+    summary = next(d.value for d in at.dataframe if "pass rate" in d.value)
+    assert list(summary["passed"]) == [4] and list(summary["failed"]) == [2]  # two of three outputs pass both checks
+
+
+def test_the_prompt_grid_pivots_models_by_templates():
+    for model, template, value in (("m1", "T: {input}", 0.2), ("m1", "Q: {input}", 0.4), ("m2", "T: {input}", 0.6)):
+        _stored(model, "dialogsum", [value] * 3, template=template)
+    at = page_test("evaluate").run()
+    assert not at.exception
+    grid = next(d.value for d in at.dataframe if "T: {input}" in d.value.columns)
+    assert grid.loc["m1", "Q: {input}"] == pytest.approx(0.4) and grid.loc["m2", "T: {input}"] == pytest.approx(0.6)
+
+
+def test_starting_with_prompt_templates_puts_them_in_the_run_and_a_bad_one_is_refused():
+    at = page_test("evaluate").run()
+    at.text_area(key="evaluate.templates").set_value("Review: {review}").run()
+    assert any("placeholder {input}" in w.value for w in at.warning) and at.button(key="evaluate.start").disabled
+    at.text_area(key="evaluate.templates").set_value("Review: {input}\nSentiment:\n---\n{input} is").run()
+    at.number_input(key="evaluate.limit").set_value(2)
+    at.button(key="evaluate.start").click().run()
+    [run] = jobs.list_runs()
+    assert run.config["templates"] == ["Review: {input}\nSentiment:", "{input} is"]
+    jobs.cancel_run(run.id)
