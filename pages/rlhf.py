@@ -7,7 +7,17 @@ from core.models import BUNDLED
 from core.rlhf import JOB, METHODS, RewardConfig
 from core.ui.frame import run_inside_frame
 from core.ui.guardrail import guardrail_switch
-from core.ui.rlhf import annotator_name, data_tab, guidelines, queue_panel, rank_comparison, reward_monitor, reward_results, show_message
+from core.ui.rlhf import (
+    annotator_name,
+    guidelines,
+    progress_panel,
+    queue_panel,
+    rank_comparison,
+    reward_monitor,
+    reward_results,
+    show_message,
+)
+from core.ui.rlhf_data import data_tab
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -33,6 +43,7 @@ with label_tab:
     if not annotator:
         st.info("Type your name to start ranking. Your rankings are saved under it; a resubmit replaces your earlier ranking.")
     else:
+        progress_panel(annotator)
         comparison = store.next_comparison(annotator, st.session_state.get("rlhf.skipped", set()))
         if comparison is None:
             st.info("Nothing left for you to rank. Add prompts and completions in the queue above, or come back later.")

@@ -1,4 +1,4 @@
-"""``lab labels export|import|stats``: the preference rankings people made in the lab."""
+"""``lab labels export|import|stats|overlap``: the preference rankings people made in the lab."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = commands.add_parser("stats", help="counts, pairs and agreement between annotators")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=stats)
+    p = commands.add_parser("overlap", help="show, or set, k: annotators per comparison before new ones are served")
+    p.add_argument("k", type=int, nargs="?", help="the new k (1 to 20); without it, print the current k")
+    p.set_defaults(func=overlap)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -54,6 +57,16 @@ def stats(args: argparse.Namespace) -> int:
     counts = {**store.label_counts(), "pairs": len(preferences.pairs_from_rankings(rankings))}
     result = preferences.agreement(rankings)
     counts.update({"agreement_items": result.items, "pairwise_agreement": result.pairwise,
-                   "fleiss_kappa": result.fleiss_kappa, "cohen_kappa": result.cohen_kappa})
+                   "fleiss_kappa": result.fleiss_kappa, "cohen_kappa": result.cohen_kappa,
+                   "krippendorff_alpha": result.krippendorff_alpha, "overlap_k": store.labelling_overlap()})
     print(json.dumps(counts, indent=2) if args.json else "\n".join(f"{k:20} {v}" for k, v in counts.items()))
+    return 0
+
+
+def overlap(args: argparse.Namespace) -> int:
+    from core import store
+
+    k = store.labelling_overlap() if args.k is None else store.set_labelling_overlap(args.k)
+    progress = store.class_progress(k)
+    print(f"k = {k}: {progress['done']} of {progress['total']} comparisons ranked by at least {k} annotators")
     return 0

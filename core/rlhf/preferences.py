@@ -6,26 +6,31 @@ nothing about which is better). Pairs are written in the format TRL's RewardTrai
 ``{"prompt", "chosen", "rejected"}`` with plain strings, the prompt ending in a newline because TRL joins
 prompt + chosen as they stand.
 
-Agreement is measured on the pairwise choices annotators made about the same comparison: for each pair of completions,
-each annotator said A better, B better, or tie. Reported: raw pairwise agreement, Cohen's kappa (two annotators) and
-Fleiss' kappa (any number), both correcting for the agreement chance alone would give.
+Agreement between annotators lives in ``core.rlhf.agreement`` (re-exported here).
 
-Holds: ``ranking_to_pairs``, ``agreement``, ``disagreements``, completion settings and ``generate_comparisons`` (also a
-run: ``GENERATE_JOB``), ``export_rankings``/``export_pairs`` and ``import_jsonl``.
-Does not hold: storage (``core.store``) or training a reward model (``core.rlhf.reward``).
+Holds: ``ranking_to_pairs``, completion settings and ``generate_comparisons`` (also a run: ``GENERATE_JOB``),
+``export_rankings``/``export_pairs`` and ``import_jsonl`` (a ranking's comment and flags travel with it).
+Does not hold: storage (``core.store``), agreement (``core.rlhf.agreement``) or training a reward model
+(``core.rlhf.reward``).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections import Counter
-from dataclasses import dataclass
-from itertools import combinations
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from core import store
 from core.data import DATASETS_DIR, DataError, json_value
+from core.rlhf.agreement import (  # noqa: F401 (re-exported: callers read agreement from here)
+    Agreement,
+    agreement,
+    cohen_kappa,
+    disagreements,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pair_choices,
+)
 
 if TYPE_CHECKING:
     from core.jobs import RunContext
@@ -72,91 +77,6 @@ def pairs_from_rankings(rankings: Sequence[dict[str, Any]]) -> list[dict[str, An
         for pair in ranking_to_pairs(r["prompt"], order):
             pairs.append({**pair, "annotator": r["annotator"], "comparison_id": r["comparison_id"], "schema_version": SCHEMA_VERSION})
     return pairs
-
-
-# ---------------------------------------------------------------- agreement
-
-
-def pair_choices(order: Sequence[Sequence[int]]) -> dict[tuple[int, int], str]:
-    """For each pair of completion ids (a < b): "a" if a ranked higher, "b" if b did, "tie" if in one group."""
-    rank = {item: position for position, group in enumerate(order) for item in group}
-    return {(a, b): "tie" if rank[a] == rank[b] else ("a" if rank[a] < rank[b] else "b") for a, b in combinations(sorted(rank), 2)}
-
-
-@dataclass(frozen=True)
-class Agreement:
-    items: int  # (comparison, completion pair) items judged by at least two annotators
-    pairwise: float  # share of annotator pairs that made the same choice on an item
-    fleiss_kappa: float | None
-    cohen_kappa: float | None  # only when exactly two annotators judged the shared items
-    annotators: int
-
-
-def agreement(rankings: Sequence[dict[str, Any]]) -> Agreement:
-    """Agreement on the pairwise choices of comparisons ranked by two or more annotators."""
-    by_item: dict[tuple[int, int, int], list[str]] = {}
-    judges: dict[tuple[int, int, int], list[str]] = {}
-    for r in rankings:
-        for pair, choice in pair_choices(r["order"]).items():
-            key = (r["comparison_id"], *pair)
-            by_item.setdefault(key, []).append(choice)
-            judges.setdefault(key, []).append(r["annotator"])
-    items = {k: v for k, v in by_item.items() if len(v) >= 2}
-    annotators = {a for k in items for a in judges[k]}
-    if not items:
-        return Agreement(0, float("nan"), None, None, len(annotators))
-    agreeing = total = 0
-    for choices in items.values():
-        for x, y in combinations(choices, 2):
-            agreeing += x == y
-            total += 1
-    two = len(annotators) == 2 and all(len(v) == 2 for v in items.values())
-    cohen = cohen_kappa([v[0] for v in items.values()], [v[1] for v in items.values()]) if two else None
-    return Agreement(len(items), agreeing / total, fleiss_kappa(list(items.values())), cohen, len(annotators))
-
-
-def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float:
-    """(observed agreement - chance agreement) / (1 - chance agreement), chance from each rater's own label mix."""
-    n = len(first)
-    observed = sum(a == b for a, b in zip(first, second)) / n
-    p1, p2 = Counter(first), Counter(second)
-    chance = sum(p1[c] * p2[c] for c in set(p1) | set(p2)) / n**2
-    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
-
-
-def fleiss_kappa(items: Sequence[Sequence[str]]) -> float:
-    """Fleiss' kappa for items rated by any number (>= 2) of raters; categories are whatever labels occur."""
-    categories = sorted({c for item in items for c in item})
-    per_item, totals = [], Counter()
-    for item in items:
-        n = len(item)
-        counts = Counter(item)
-        totals.update(counts)
-        per_item.append((sum(c * (c - 1) for c in counts.values()) / (n * (n - 1))))
-    observed = sum(per_item) / len(per_item)
-    all_ratings = sum(totals.values())
-    chance = sum((totals[c] / all_ratings) ** 2 for c in categories)
-    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
-
-
-def disagreements(rankings: Sequence[dict[str, Any]], top: int = 20) -> list[dict[str, Any]]:
-    """Comparisons ranked by several annotators, most disputed first (share of their pairwise choices that differ)."""
-    by_comparison: dict[int, list[dict[str, Any]]] = {}
-    for r in rankings:
-        by_comparison.setdefault(r["comparison_id"], []).append(r)
-    rows = []
-    for comparison_id, group in by_comparison.items():
-        if len(group) < 2:
-            continue
-        choices = [pair_choices(r["order"]) for r in group]
-        differing = total = 0
-        for x, y in combinations(choices, 2):
-            for pair in x:
-                differing += x[pair] != y[pair]
-                total += 1
-        rows.append({"comparison_id": comparison_id, "prompt": group[0]["prompt"], "annotators": len(group),
-                     "disagreement": differing / total if total else 0.0})
-    return sorted(rows, key=lambda r: -r["disagreement"])[:top]
 
 
 # ---------------------------------------------------------------- completions to rank
@@ -235,7 +155,8 @@ def shuffled(comparison: dict[str, Any], annotator: str) -> list[dict[str, Any]]
 
 
 def export_rankings(rankings: Sequence[dict[str, Any]]) -> str:
-    """JSONL, one ranking per line, lossless (ties, sampling settings, annotator): what ``import_jsonl`` reads back."""
+    """JSONL, one ranking per line, lossless (ties, sampling settings, annotator, comment, flags): what ``import_jsonl``
+    reads back."""
     lines = []
     for r in rankings:
         index = {cid: i for i, cid in enumerate(r["completion_ids"])}
@@ -244,6 +165,7 @@ def export_rankings(rankings: Sequence[dict[str, Any]]) -> str:
             "completions": [{"text": r["completions"][cid], "model": r["models"][cid], "settings": r["settings"][cid], "seed": r["seeds"][cid]}
                             for cid in r["completion_ids"]],
             "ranking": [[index[cid] for cid in group] for group in r["order"]],
+            "comment": r.get("comment"), "flags": list(r.get("flags") or []),
         }, ensure_ascii=False))
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -303,9 +225,12 @@ def _import_record(row: Any) -> dict[str, Any]:
     flat = [i for group in ranking for i in group] if isinstance(ranking, list) and all(isinstance(g, list) for g in ranking) else None
     if flat is None or sorted(flat) != list(range(len(completions))):
         raise ValueError(f"ranking must list each completion index 0..{len(completions) - 1} exactly once, in groups")
+    if row.get("comment") is not None and not isinstance(row["comment"], str):
+        raise ValueError("comment must be a string")
+    comment, flags = store.check_note(row.get("comment"), row.get("flags") or None)  # both optional (older exports)
     return {"prompt": row["prompt"], "category": row.get("category", ""), "annotator": store.normalize_annotator(str(row["annotator"])),
             "completions": [{"text": c["text"], "model": c.get("model", "imported"), "settings": c.get("settings", {}), "seed": c.get("seed")}
-                            for c in completions], "ranking": ranking}
+                            for c in completions], "ranking": ranking, "comment": comment, "flags": flags}
 
 
 def import_jsonl(text: str, on_progress: Callable[[int, int], None] | None = None) -> int:

@@ -7,7 +7,8 @@ transaction: all there after the commit, or none of it.
 
 ``tables``: the tables. ``database``: the engine per URL, read and write sessions, bounded retries when the database is
 busy (``StoreBusyError``) and ``DiskFullError`` when it is full. ``evaluations``: save, list, load, delete evaluations.
-``labels``: prompts, completions, comparisons, rankings (one per annotator), annotator names, batched imports.
+``labels``: prompts, completions, comparisons, rankings (one per annotator, with comment and flags), annotator
+names, overlap assignment and progress, batched imports.
 """
 
 from core.store.database import (
@@ -25,17 +26,25 @@ from core.store.database import (
 from core.store.evaluations import delete_evaluation, list_evaluations, load_evaluation, save_evaluation
 from core.store.labels import (
     ANNOTATOR_MAX,
+    COMMENT_MAX,
+    FLAGS,
     IMPORT_BATCH,
+    OVERLAP_MAX,
     add_comparison,
     add_prompts,
+    annotator_progress,
+    check_note,
+    class_progress,
     get_comparison,
     import_rankings,
     label_counts,
+    labelling_overlap,
     list_rankings,
     next_comparison,
     normalize_annotator,
     prompts_without_comparison,
     save_ranking,
+    set_labelling_overlap,
 )
 from core.store.tables import Base, Comparison, Completion, EvalExample, Evaluation, Prompt, Ranking, text_hash
 
@@ -45,4 +54,6 @@ __all__ = [
     "database_url", "delete_evaluation", "engine", "get_comparison", "import_rankings", "label_counts", "list_evaluations",
     "list_rankings", "load_evaluation", "next_comparison", "normalize_annotator", "prompts_without_comparison",
     "save_evaluation", "save_ranking", "session", "text_hash", "write_session", "writes",
+    "COMMENT_MAX", "FLAGS", "OVERLAP_MAX", "annotator_progress", "check_note", "class_progress", "labelling_overlap",
+    "set_labelling_overlap",
 ]

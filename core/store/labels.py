@@ -4,7 +4,12 @@ A resubmitted ranking replaces the annotator's last (one upsert, so a double sub
 are normalised here, where they are stored and compared (``normalize_annotator``). Imports go in batches, each its
 own transaction, so a class's saves interleave with a large import instead of waiting for it.
 
-Does not hold: turning rankings into pairs and agreement (``core.rlhf.preferences``).
+Overlap assignment: ``next_comparison`` first serves comparisons that fewer than k annotators ranked (k is one
+setting for the whole lab, ``labelling_overlap``), so k people rank the same comparison on purpose before new ones
+are served. ``annotator_progress`` and ``class_progress`` count what is left. A ranking may carry a comment and flags
+from ``FLAGS``.
+
+Does not hold: turning rankings into pairs and agreement (``core.rlhf.preferences``, ``core.rlhf.agreement``).
 """
 
 from __future__ import annotations
@@ -14,16 +19,22 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.store.database import session, write_session, writes
-from core.store.tables import Comparison, Completion, Prompt, Ranking, text_hash
+from core.store.tables import Comparison, Completion, Prompt, Ranking, Setting, text_hash
 
 IMPORT_BATCH = 200
 # Between two batches the import lets go of the database this long: SQLite's lock is not a queue, and a waiting
 # writer polls every 100 ms at most, so without the gap one import starved every save until it ended (30 s here).
 IMPORT_PAUSE_S = 0.1
+# What an annotator can say about a comparison besides the order: a small fixed set, so flags can be counted and
+# filtered. "all harmful" is the issue's "both harmful" for comparisons of 2 to 4 completions.
+FLAGS = ("all harmful", "can't judge", "all equally good", "off-topic")
+COMMENT_MAX = 2000
+OVERLAP_KEY = "rlhf.overlap"
+OVERLAP_MAX = 20
 
 
 # ---------------------------------------------------------------- annotator names
@@ -103,23 +114,89 @@ def get_comparison(comparison_id: int) -> dict[str, Any]:
                                  "settings": completions[i].settings, "seed": completions[i].seed} for i in comparison.completion_ids]}
 
 
-def next_comparison(annotator: str, exclude: set[int] | frozenset[int] = frozenset()) -> dict[str, Any] | None:
-    """The comparison this annotator has not ranked (nor skipped) with the fewest rankings so far, oldest first."""
+def next_comparison(annotator: str, exclude: set[int] | frozenset[int] = frozenset(), k: int | None = None) -> dict[str, Any] | None:
+    """The next comparison this annotator has not ranked (nor skipped). First those ranked by fewer than k people
+    (k: the lab's ``labelling_overlap`` unless given), the most ranked of them first, so a started comparison reaches
+    k before a new one is begun, then the oldest; after them the rest, the fewest rankings first, then the oldest.
+    k = 1 is plain "fewest rankings first"."""
     annotator = normalize_annotator(annotator)
+    k = labelling_overlap() if k is None else _valid_overlap(k)
     with session() as s:
         mine = select(Ranking.comparison_id).where(Ranking.annotator == annotator)
-        counts = (select(Comparison.id, func.count(Ranking.id).label("n")).outerjoin(Ranking, Ranking.comparison_id == Comparison.id)
-                  .where(Comparison.id.not_in(mine)).group_by(Comparison.id).order_by("n", Comparison.id))
+        n = func.count(Ranking.id)
+        counts = (select(Comparison.id, n).outerjoin(Ranking, Ranking.comparison_id == Comparison.id)
+                  .where(Comparison.id.not_in(mine)).group_by(Comparison.id)
+                  .order_by(case((n < k, 0), else_=1), case((n < k, -n), else_=n), Comparison.id))
         if exclude:
             counts = counts.where(Comparison.id.not_in(list(exclude)))
         row = s.execute(counts.limit(1)).first()
     return get_comparison(row[0]) if row else None
 
 
+def _valid_overlap(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= OVERLAP_MAX:
+        raise ValueError(f"The overlap k (annotators per comparison) must be a whole number from 1 to {OVERLAP_MAX}; got {k!r}.")
+    return k
+
+
+def labelling_overlap() -> int:
+    """k: how many annotators should rank each comparison before new ones are served (1 until someone sets it)."""
+    with session() as s:
+        value = s.scalar(select(Setting.value).where(Setting.key == OVERLAP_KEY))
+    return int(value) if value is not None else 1
+
+
 @writes
-def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], seconds: float | None = None) -> int:
-    """Store an annotator's ranking in one transaction: insert, or replace theirs if they ranked this before."""
+def set_labelling_overlap(k: int) -> int:
+    """Set k for the whole lab: every annotator's next comparison follows it from their next one on."""
+    k = _valid_overlap(k)
+    with write_session() as s, s.begin():
+        insert = _upsert_statement(s)(Setting.__table__).values(key=OVERLAP_KEY, value=k)
+        s.execute(insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded["value"]}))
+    return k
+
+
+def annotator_progress(annotator: str) -> dict[str, int]:
+    """{"ranked", "total", "left"}: comparisons this annotator ranked, all comparisons, and those still to rank."""
     annotator = normalize_annotator(annotator)
+    with session() as s:
+        total = s.scalar(select(func.count(Comparison.id)))
+        ranked = s.scalar(select(func.count(Ranking.id)).where(Ranking.annotator == annotator))
+    return {"ranked": ranked, "total": total, "left": total - ranked}
+
+
+def class_progress(k: int | None = None) -> dict[str, int]:
+    """{"k", "done", "total", "left"}: comparisons ranked by at least k annotators (all annotators together)."""
+    k = labelling_overlap() if k is None else _valid_overlap(k)
+    with session() as s:
+        total = s.scalar(select(func.count(Comparison.id)))
+        per_comparison = select(Ranking.comparison_id).group_by(Ranking.comparison_id).having(func.count(Ranking.id) >= k)
+        done = s.scalar(select(func.count()).select_from(per_comparison.subquery()))
+    return {"k": k, "done": done, "total": total, "left": total - done}
+
+
+def check_note(comment: str | None, flags: Any) -> tuple[str | None, list[str] | None]:
+    """A ranking's comment (trimmed; None when blank) and flags (a list from FLAGS, in FLAGS order; None when none)."""
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > COMMENT_MAX:
+        raise ValueError(f"A comment has at most {COMMENT_MAX} characters; got {len(comment)}.")
+    if flags is None:
+        return comment, None
+    if not isinstance(flags, (list, tuple, set, frozenset)) or not all(isinstance(f, str) for f in flags):
+        raise ValueError(f"Flags must be a list of names from {list(FLAGS)}; got {flags!r}.")
+    unknown = sorted(set(flags) - set(FLAGS))
+    if unknown:
+        raise ValueError(f"Unknown flag(s) {unknown}: a ranking's flags come from {list(FLAGS)}.")
+    return comment, [f for f in FLAGS if f in set(flags)] or None
+
+
+@writes
+def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], seconds: float | None = None,
+                 comment: str | None = None, flags: list[str] | None = None) -> int:
+    """Store an annotator's ranking (with an optional comment and flags from FLAGS) in one transaction: insert, or
+    replace theirs, comment and flags included, if they ranked this before."""
+    annotator = normalize_annotator(annotator)
+    comment, flags = check_note(comment, flags)
     with write_session() as s, s.begin():
         comparison = s.get(Comparison, comparison_id)
         if comparison is None:
@@ -128,9 +205,9 @@ def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], sec
         if sorted(flat) != sorted(comparison.completion_ids) or any(not group for group in order):
             raise ValueError(f"A ranking must place each of the completions {comparison.completion_ids} exactly once; got {order}.")
         values = {"comparison_id": comparison_id, "annotator": annotator, "ranking": order, "seconds": seconds,
-                  "updated": datetime.now(timezone.utc)}
+                  "updated": datetime.now(timezone.utc), "comment": comment, "flags": flags}
         insert = _upsert_statement(s)(Ranking.__table__).values(**values)
-        update = {k: insert.excluded[k] for k in ("ranking", "seconds", "updated")}
+        update = {k: insert.excluded[k] for k in ("ranking", "seconds", "updated", "comment", "flags")}
         s.execute(insert.on_conflict_do_update(index_elements=["comparison_id", "annotator"], set_=update))
         return s.scalar(select(Ranking.id).where(Ranking.comparison_id == comparison_id, Ranking.annotator == annotator))
 
@@ -155,6 +232,7 @@ def list_rankings() -> list[dict[str, Any]]:
         completion_ids = {i for _, c, _ in rows for i in c.completion_ids}
         completions = {c.id: c for c in s.scalars(select(Completion).where(Completion.id.in_(completion_ids)))} if completion_ids else {}
         return [{"id": r.id, "comparison_id": c.id, "annotator": r.annotator, "order": r.order, "seconds": r.seconds,
+                 "comment": r.comment, "flags": list(r.flags or []),
                  "prompt": p.text, "category": p.category, "completions": {i: completions[i].text for i in c.completion_ids},
                  "models": {i: completions[i].model for i in c.completion_ids}, "settings": {i: completions[i].settings for i in c.completion_ids},
                  "seeds": {i: completions[i].seed for i in c.completion_ids}, "completion_ids": c.completion_ids}
@@ -215,10 +293,10 @@ def _import_batch(records: list[dict[str, Any]]) -> None:
             comparison_id, ids = found
             order = [[ids[i] for i in group] for group in record["ranking"]]
             values = {"comparison_id": comparison_id, "annotator": record["annotator"], "ranking": order, "seconds": None,
-                      "updated": datetime.now(timezone.utc)}
+                      "updated": datetime.now(timezone.utc), "comment": record.get("comment"), "flags": record.get("flags")}
             insert = _upsert_statement(s)(Ranking.__table__).values(**values)
-            s.execute(insert.on_conflict_do_update(index_elements=["comparison_id", "annotator"],
-                                                   set_={k: insert.excluded[k] for k in ("ranking", "updated")}))
+            s.execute(insert.on_conflict_do_update(index_elements=["comparison_id", "annotator"], set_={
+                k: insert.excluded[k] for k in ("ranking", "updated", "comment", "flags")}))
 
 
 def _find_prompt(s: Session, text: str) -> int | None:

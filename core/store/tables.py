@@ -1,4 +1,5 @@
-"""The lab's tables: evaluations and their examples; prompts, completions, comparisons and rankings for RLHF.
+"""The lab's tables: evaluations and their examples; prompts, completions, comparisons and rankings for RLHF;
+settings the whole lab shares.
 
 Does not hold: the engine (``core.store.database``) or the functions that read and write rows.
 """
@@ -98,6 +99,16 @@ class Ranking(Base):
     order: Mapped[list[list[int]]] = mapped_column("ranking", JSON)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # time spent ranking, as the page measured it
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)  # the annotator's optional note
+    flags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # from core.store.labels.FLAGS
+
+
+class Setting(Base):
+    """One setting the whole lab shares (every session, every annotator), such as the labelling overlap k."""
+
+    __tablename__ = "lab_settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
 
 
 def text_hash(text: str) -> str:

@@ -1,5 +1,5 @@
-"""Widgets of the RLHF page: the labelling queue with keyboard ranking, the labelled data with agreement and export,
-and the reward model (train as a run, watch it, score texts, compare rewards of chosen and rejected answers)."""
+"""Widgets of the RLHF page: the labelling queue (with the overlap k), progress, keyboard ranking with a comment and
+flags, and the reward model (train as a run, watch it, score texts). The Data tab is ``core.ui.rlhf_data``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import time
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from core import jobs, store
@@ -73,13 +72,17 @@ def _skip(comparison_id: int) -> None:
 
 def _submit(comparison_id: int, annotator: str) -> None:
     state = _state()
+    comment = st.session_state.get(f"rlhf.comment.{comparison_id}") or None
+    flags = list(st.session_state.get(f"rlhf.flags.{comparison_id}") or []) or None
     try:
-        store.save_ranking(comparison_id, annotator, state["order"], seconds=time.time() - state["shown"])
+        store.save_ranking(comparison_id, annotator, state["order"], seconds=time.time() - state["shown"], comment=comment, flags=flags)
     except ValueError as err:
         st.session_state["rlhf.message"] = ("error", str(err))
         return
     pairs = sum(len(a) * len(b) for i, a in enumerate(state["order"]) for b in state["order"][i + 1:])
-    st.session_state["rlhf.message"] = ("success", f"Saved your ranking of comparison {comparison_id}: {pairs} pairs.")
+    noted = (" with " + " and ".join(x for x in ("a comment" if comment else "", f"{len(flags)} flag(s)" if flags else "") if x)
+             if comment or flags else "")
+    st.session_state["rlhf.message"] = ("success", f"Saved your ranking of comparison {comparison_id}: {pairs} pairs{noted}.")
     st.session_state.pop("rlhf.ranking", None)
 
 
@@ -105,6 +108,7 @@ def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
             st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, config, name="completions").id
         if run_id := follow_run("rlhf.generate_run", preferences.GENERATE_JOB):
             _queue_monitor(run_id)
+        overlap_setting()
         own = st.text_input("A prompt of your own", key="rlhf.own_prompt")
         if st.button("Add it and complete it now", key="rlhf.add_own", disabled=not own.strip()) and not (
                 guarded and blocked_prompt(own.strip(), "RLHF labelling")):
@@ -112,6 +116,33 @@ def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
             loaded = shared_model(model_name, precision)
             with st.spinner(f"{n} completions by {loaded.info.name}..."):
                 store.add_comparison(prompt_id, preferences.complete(loaded, own.strip(), n))
+
+
+def _set_overlap() -> None:
+    store.set_labelling_overlap(int(st.session_state["rlhf.overlap"]))
+
+
+def overlap_setting() -> None:
+    """k, stored for the whole lab (every annotator's queue follows it): each comparison goes to k annotators before
+    new ones are served, so agreement can be measured on purpose."""
+    k = store.labelling_overlap()
+    st.number_input("Overlap: annotators per comparison (k)", 1, store.OVERLAP_MAX, k, key="rlhf.overlap", on_change=_set_overlap,
+                    help="Each comparison is served to k annotators before new comparisons are served (Argilla's "
+                    "distribution setting). 1: everyone gets different comparisons first; 2 or more: overlap to measure "
+                    "agreement. One setting for the whole lab.")
+    if st.session_state.get("rlhf.overlap", k) != k:  # someone else changed it since this box was drawn
+        st.caption(f"The lab's overlap is now k = {k}.")
+
+
+def progress_panel(annotator: str) -> None:
+    """How many comparisons are left for this annotator, and for the class (ranked by at least k annotators)."""
+    mine, everyone = store.annotator_progress(annotator), store.class_progress()
+    c1, c2 = st.columns(2)
+    c1.progress(mine["ranked"] / mine["total"] if mine["total"] else 0.0,
+                text=f"You ({escape_markdown(annotator)}): {mine['left']} of {mine['total']} left")
+    c2.progress(everyone["done"] / everyone["total"] if everyone["total"] else 0.0,
+                text=f"Class: {everyone['left']} of {everyone['total']} left (ranked by at least {everyone['k']} "
+                     f"annotator{'s' if everyone['k'] > 1 else ''})")
 
 
 @st.fragment(run_every=2)
@@ -178,6 +209,11 @@ def rank_comparison(comparison: dict[str, Any], annotator: str, guarded: bool = 
             st.rerun()  # redraw the cards and the buttons with the dragged order
     order_text = "  >  ".join(" = ".join(letter[i] for i in group) for group in state["order"]) or "nothing yet"
     st.markdown(f"**Your ranking, best first:** {order_text}" + ("  (tie: the next pick joins the last place)" if state["tie"] else ""))
+    n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
+    n1.text_input("Comment (optional)", key=f"rlhf.comment.{comparison['id']}", max_chars=store.COMMENT_MAX,
+                  placeholder="Anything the ranking does not say; saved with it")
+    with n2:
+        st.pills("Flags (optional)", store.FLAGS, selection_mode="multi", key=f"rlhf.flags.{comparison['id']}")
     c1, c2, c3, c4 = st.columns(4)
     c1.button("Tie with the last", key="rlhf.tie", shortcut="T", on_click=_tie, disabled=not state["order"], width="stretch")
     c2.button("Undo", key="rlhf.undo", shortcut="Backspace", on_click=_undo, disabled=not state["order"], width="stretch")
@@ -197,69 +233,6 @@ def show_message() -> None:
     message = st.session_state.pop("rlhf.message", None)
     if message:
         getattr(st, message[0])(message[1])
-
-
-# ---------------------------------------------------------------- the labelled data
-
-
-def data_tab() -> None:
-    counts = store.label_counts()
-    rankings = store.list_rankings()
-    pairs = preferences.pairs_from_rankings(rankings)
-    c = st.columns(5)
-    for column, (label, value) in zip(c, [("Prompts", counts["prompts"]), ("Comparisons", counts["comparisons"]),
-                                          ("Rankings", counts["rankings"]), ("Annotators", counts["annotators"]), ("Pairs", len(pairs))]):
-        column.metric(label, value)
-    if rankings:
-        table = pd.DataFrame([{"annotator": r["annotator"], "comparison": r["comparison_id"], "prompt": r["prompt"]} for r in rankings])
-        left, right = st.columns(2)
-        left.caption("Rankings per annotator")
-        left.dataframe(table.groupby("annotator").size().rename("rankings").reset_index(), hide_index=True)
-        right.caption("Annotators per prompt")
-        right.dataframe(table.groupby("prompt").size().rename("annotators").reset_index().sort_values("annotators", ascending=False), hide_index=True)
-        agreement_panel(rankings)
-        with st.expander(f"The {len(pairs)} pairs"):
-            st.dataframe(pd.DataFrame(pairs), hide_index=True)
-    c1, c2 = st.columns(2)
-    c1.download_button("Rankings (JSONL, for import)", preferences.export_rankings(rankings), "rankings.jsonl", "application/jsonl",
-                       disabled=not rankings, icon=":material/download:")
-    c2.download_button("Pairs for TRL (JSONL)", preferences.export_pairs(rankings), "preference-pairs.jsonl", "application/jsonl",
-                       disabled=not rankings, icon=":material/download:")
-    upload = st.file_uploader("Import rankings or TRL pairs (JSONL)", type=["jsonl", "json"], key="rlhf.import")
-    if upload is not None and st.button("Import", key="rlhf.import_button"):
-        bar = st.progress(0.0, text="Checking every line...")
-        try:
-            count = preferences.import_jsonl(upload.getvalue().decode("utf-8", errors="replace"),
-                                             lambda done, total: bar.progress(done / total, text=f"Imported {done:,} of {total:,}"))
-        except ValueError as err:  # a bad line (nothing imported), a busy database or a full disk (said how far it got)
-            st.error(str(err))
-        else:
-            st.success(f"Imported {count} rankings.")
-        bar.empty()
-
-
-def agreement_panel(rankings: list[dict[str, Any]]) -> None:
-    result = preferences.agreement(rankings)
-    st.markdown("**Agreement between annotators**")
-    if not result.items:
-        st.caption("No comparison has been ranked by two people yet: agreement needs overlap.")
-        return
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Pairwise agreement", f"{result.pairwise:.0%}", help=f"On {result.items} completion pairs judged by two or more people.")
-    c2.metric("Fleiss' κ", f"{result.fleiss_kappa:.2f}", help="Agreement beyond chance: 1 perfect, 0 chance level, < 0 worse than chance.")
-    c3.metric("Cohen's κ", "—" if result.cohen_kappa is None else f"{result.cohen_kappa:.2f}", help="Two annotators only.")
-    disputed = preferences.disagreements(rankings)
-    if disputed:
-        st.caption("Where people disagree most")
-        choice = st.selectbox("Look at", [d["comparison_id"] for d in disputed], key="rlhf.disputed",
-                              format_func=lambda cid: next(f"{d['disagreement']:.0%} · {d['prompt'][:80]}"
-                                                           for d in disputed if d["comparison_id"] == cid))
-        comparison = store.get_comparison(choice)
-        names = {c["id"]: LETTERS[i] for i, c in enumerate(comparison["completions"])}
-        for c in comparison["completions"]:
-            st.text(f"{names[c['id']]}: {c['text']}")
-        st.dataframe([{"annotator": r["annotator"], "ranking": " > ".join(" = ".join(names[i] for i in g) for g in r["order"])}
-                      for r in rankings if r["comparison_id"] == choice], hide_index=True)
 
 
 # ---------------------------------------------------------------- the reward model

@@ -107,3 +107,69 @@ def test_a_finished_reward_model_opens_the_align_page_with_it_chosen(lab_home, m
     at.button(key="rlhf.align").click().run()
     assert not at.exception and switched == ["pages/align.py"]
     assert at.session_state["align.reward"] == "run:20260101-000000-reward" and at.session_state["align.prompts"] == "rlhf"
+
+
+def progress_texts(at) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_the_label_tab_shows_what_is_left_and_saves_a_comment_and_flags_with_the_ranking():
+    seed(3)
+    store.save_ranking(1, "bob", [[1], [2], [3]])  # another annotator's work counts for the class
+    at = page_test("rlhf").run()
+    at.text_input(key="rlhf.annotator").set_value("Ann").run()
+    assert "You (ann): 3 of 3 left" in progress_texts(at)
+    assert "Class: 2 of 3 left (ranked by at least 1 annotator)" in progress_texts(at)
+    cid = at.session_state["rlhf.ranking"]["comparison"]
+    for number in (1, 2, 3):
+        at.button(key=f"rlhf.pick.{number}").click().run()
+    at.text_input(key=f"rlhf.comment.{cid}").set_value("A and C say the same").run()
+    at.button_group(key=f"rlhf.flags.{cid}").set_value(["can't judge", "off-topic"]).run()
+    at.button(key="rlhf.submit").click().run()
+    assert not at.exception
+    mine = [r for r in store.list_rankings() if r["annotator"] == "ann"]
+    assert [(r["comment"], r["flags"]) for r in mine] == [("A and C say the same", ["can't judge", "off-topic"])]
+    assert any("a comment and 2 flag(s)" in s.value for s in at.success)
+    assert "You (ann): 2 of 3 left" in progress_texts(at)
+    next_cid = at.session_state["rlhf.ranking"]["comparison"]
+    assert next_cid != cid and at.text_input(key=f"rlhf.comment.{next_cid}").value == ""  # a fresh note for the next one
+
+
+def test_the_overlap_box_sets_k_for_the_whole_lab_and_the_queue_follows_it():
+    first, second = seed(2)
+    store.save_ranking(first, "bob", [[1], [2], [3]])
+    at = page_test("rlhf").run()
+    at.number_input(key="rlhf.overlap").set_value(2).run()
+    assert store.labelling_overlap() == 2
+    at.text_input(key="rlhf.annotator").set_value("ann").run()
+    assert at.session_state["rlhf.ranking"]["comparison"] == first  # bob's comparison gets its second look first
+    assert "Class: 2 of 2 left (ranked by at least 2 annotators)" in progress_texts(at)
+
+
+def test_the_data_tab_filters_rankings_and_shows_alpha_beside_kappa():
+    first, second = seed(2)
+    store.save_ranking(first, "ann", [[1], [2], [3]], flags=["all harmful"])
+    store.save_ranking(first, "bob", [[3], [2], [1]], comment="C is kinder")
+    store.save_ranking(second, "ann", [[4], [5], [6]])
+    store.save_ranking(second, "bob", [[4], [5], [6]])
+    at = page_test("rlhf").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Krippendorff's α" in metrics and "Fleiss' κ" in metrics and metrics["Cohen's κ"] != "—"
+
+    def found():
+        table = next(d.value for d in at.dataframe if "comment" in d.value.columns and "ranking" in d.value.columns)
+        return sorted(zip(table["annotator"], table["comparison"]))
+
+    assert len(found()) == 4
+    at.toggle(key="rlhf.filter_disputed").set_value(True).run()
+    assert found() == [("ann", first), ("bob", first)]
+    at.selectbox(key="rlhf.filter_annotator").set_value("bob").run()
+    assert found() == [("bob", first)]
+    at.selectbox(key="rlhf.filter_annotator").set_value("everyone").run()
+    at.toggle(key="rlhf.filter_disputed").set_value(False).run()
+    at.selectbox(key="rlhf.filter_flag").set_value("all harmful").run()
+    assert found() == [("ann", first)]
+    at.selectbox(key="rlhf.filter_flag").set_value("any").run()
+    at.text_input(key="rlhf.filter_text").set_value("TOMATOES? (1)").run()
+    assert found() == [("ann", second), ("bob", second)]
+    assert not at.exception

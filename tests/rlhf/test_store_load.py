@@ -105,3 +105,20 @@ def test_an_older_database_without_the_hash_column_is_upgraded_on_first_use(lab_
     with store.session() as s:
         hashes = s.execute(text("SELECT text, text_hash FROM rlhf_prompts")).all()
     assert all(h == store.text_hash(t) for t, h in hashes)
+
+
+def test_an_older_database_without_comment_and_flags_is_upgraded_and_keeps_its_rankings(database):  # noqa: F811
+    [cid] = seed_comparisons(1)
+    ids = [c["id"] for c in store.get_comparison(cid)["completions"]]
+    store.save_ranking(cid, "ann", [[i] for i in ids])
+    engine = store.engine()
+    with engine.connect() as conn:  # the rankings table as the version before comments and flags made it
+        conn.execute(text("ALTER TABLE rlhf_rankings DROP COLUMN comment"))
+        conn.execute(text("ALTER TABLE rlhf_rankings DROP COLUMN flags"))
+        conn.commit()
+    store._engines.clear()  # as a new process of the new version would start
+    engine.dispose()
+    [old] = store.list_rankings()
+    assert old["annotator"] == "ann" and old["comment"] is None and old["flags"] == []
+    store.save_ranking(cid, "bob", [[i] for i in ids], comment="fine", flags=["all equally good"])
+    assert [(r["comment"], r["flags"]) for r in store.list_rankings()] == [(None, []), ("fine", ["all equally good"])]
