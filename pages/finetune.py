@@ -7,7 +7,9 @@ from core import jobs
 from core.finetune import JOB, METHODS, FinetuneConfig, estimate
 from core.models import BUNDLED
 from core.ui import charts
+from core.ui import finetune as panels
 from core.ui.finetune import DEFAULT_LR, METHOD_TITLES, comparison_panel, method_settings, pick_dataset, run_monitor
+from core.ui.finetune_preview import data_preview
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
 from core.ui.state import current_model_name, current_precision
@@ -29,7 +31,7 @@ base = left.selectbox("Base model", bundled, index=bundled.index(current_model_n
 method = right.segmented_control("Method", list(METHODS), format_func=METHOD_TITLES.get, default="lora", key="finetune.method",
                                  help=h("method")) or "lora"
 method_fields = method_settings(method)
-dataset = pick_dataset()
+data_fields = pick_dataset()
 c1, c2, c3, c4 = st.columns(4)
 steps = c1.number_input("Steps", 1, 5000, 60, key="finetune.steps", help=h("max_steps"))
 lr = c2.number_input("Learning rate", 1e-7, 0.5, DEFAULT_LR[method], format="%.1e", key=f"finetune.lr.{method}", help=h("learning_rate"))
@@ -41,12 +43,16 @@ with st.expander("More settings"):
     save_steps = c2.number_input("Checkpoint every", 1, 1000, 20, key="finetune.save_steps", help=h("save_steps"))
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="finetune.seed", help=h("seed"))
 try:
-    config = FinetuneConfig(base_model=base, method=method, dataset=dataset, max_steps=int(steps), learning_rate=float(lr),
+    config = FinetuneConfig(base_model=base, method=method, **data_fields, max_steps=int(steps), learning_rate=float(lr),
                             batch_size=batch, max_length=max_length, eval_steps=int(eval_steps), save_steps=int(save_steps),
                             seed=int(seed), **method_fields)
 except ValueError as err:
     st.error(str(err))
     st.stop()
+
+st.subheader("Data preview")
+st.caption("The first rows as the trainer sees them: green tokens count in the loss (label ≠ -100), the prompt does not.")
+preview = data_preview(config, shared_model(base, current_precision()).tokenizer)
 
 st.subheader("Before you start")
 guess = estimate(shared_model(base, current_precision()).model, config)
@@ -62,8 +68,9 @@ with st.expander("Preview command"):
     st.code(yaml.safe_dump(config.for_method(), sort_keys=False), language="yaml")
     st.code("lab train config.yaml\n# two data-parallel processes (DDP: gloo on CPUs, NCCL on GPUs):\n"
             "accelerate launch --multi_gpu --num_processes 2 -m core train config.yaml", language="bash")
-if st.button("Start training", type="primary", key="finetune.start", icon=":material/model_training:"):
-    run = jobs.start_run(JOB, config.to_dict(), name=f"{method}-{base}")
+if st.button("Start training", type="primary", key="finetune.start", icon=":material/model_training:",
+             disabled=preview is None or preview.n_over > 0, help="Every row must fit in max_length (see the data preview)."):
+    run = jobs.start_run(JOB, config.to_dict(), name=f"{method}{'-mix' if config.mix else ''}-{base}")
     st.session_state["finetune.run"] = run.id  # the Run picker below (not drawn yet in this run) follows the new run
 
 st.subheader("Runs")
@@ -79,6 +86,8 @@ run_monitor(selected)
 selected_run = jobs.get_run(selected)
 if selected_run.state == "done":
     comparison_panel(selected_run, current_precision())
+    panels.export_panel(selected_run)
+panels.forgetting_across_runs(runs)
 with st.expander("Compare runs"):
     overlay = st.multiselect("Overlay the loss curves of", ids, default=ids[:2], key="finetune.overlay")
     if overlay:

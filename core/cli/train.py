@@ -1,4 +1,6 @@
 """``lab train CONFIG.yaml``: fine-tune, or train a reward model, on the same code path as a run the app starts.
+``lab export RUN``: zip a finished fine-tuning run (the LoRA merged into its base, or ``--adapter`` alone), as the
+page's download buttons do.
 
 Works under ``accelerate launch`` too (DDP or FSDP): every process trains, only rank 0 checks the folder and prints.
 """
@@ -18,6 +20,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", type=Path, default=Path(".lab/train-cli"), help="checkpoints and the final model")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
     p.set_defaults(func=run)
+    e = sub.add_parser("export", help="zip a finished fine-tuning run: the merged model, or --adapter alone")
+    e.add_argument("run_id", help="the run's id (its folder name under $LAB_HOME/runs)")
+    e.add_argument("--adapter", action="store_true", help="the adapter alone (LoRA, prompt tuning) instead of the merged model")
+    e.add_argument("--to", type=Path, default=None, help="copy the zip here (default: leave it in the run's exports/)")
+    e.set_defaults(func=export)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,3 +64,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_progress(**fields: object) -> None:
     print(json.dumps(fields, default=float), flush=True)
+
+
+def export(args: argparse.Namespace) -> int:
+    import shutil
+
+    from core import jobs
+    from core.finetune.export import export_adapter, export_merged
+
+    run = jobs.get_run(args.run_id)
+    path = (export_adapter if args.adapter else export_merged)(run)
+    if args.to:
+        shutil.copyfile(path, args.to)
+        path = args.to
+    print(path)
+    return 0

@@ -2,7 +2,9 @@
 
 ``config``: ``FinetuneConfig``. ``methods``: the registry (a method builds the model to train). ``pairs``: prompt and
 completion rows, loss on the completion only. ``train``: the training job (``JOB``) on HF Trainer. ``estimate``:
-trainable parameters and memory before launch. ``report``: base vs tuned answers, ROUGE and forgetting.
+trainable parameters and memory before launch. ``report``: base vs tuned answers, ROUGE and forgetting, and the
+forgetting of several runs side by side. ``mixing``: multi-task data mixed by weight. ``preview``: the training data
+as the trainer sees it (loss mask, lengths). ``export``: a finished run merged and zipped, or its adapter alone.
 """
 
 from core.finetune.config import FinetuneConfig

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.config import DictConfig, check_range
 from core.finetune.methods import METHODS
+from core.finetune.mixing import MIX_SOURCES, check_mix
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,12 @@ class FinetuneConfig(DictConfig):
         default="dialogsum",
         metadata={"help": "A bundled dataset (its pool split is the training data), or a .jsonl/.csv file of {prompt, "
                           "completion} rows."},
+    )
+    mix: tuple[dict[str, Any], ...] = field(
+        default=(),
+        metadata={"help": "Multi-task fine-tuning: a list of {dataset, weight} that replaces dataset as the training data, "
+                          f"rows drawn in proportion to the weights. Datasets: {', '.join(MIX_SOURCES)} or a file. "
+                          "dataset still names the task the report scores."},
     )
     max_steps: int = field(default=60, metadata={"help": "Optimizer steps to train for."})
     learning_rate: float = field(
@@ -58,6 +65,7 @@ class FinetuneConfig(DictConfig):
         check_range("eval_fraction", self.eval_fraction, 0, 0.5, low_open=True, high_open=True)
         check_range("lora_dropout", self.lora_dropout, 0, 1, high_open=True)
         check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
+        object.__setattr__(self, "mix", check_mix(self.mix))
 
     def for_method(self) -> dict[str, Any]:
         """The settings this config's method uses (a LoRA run has no virtual tokens): what a preview shows."""

@@ -5,6 +5,8 @@ returns the model to train. Adding a method is one function here and one line in
 - ``lora``: small low-rank matrices beside the chosen linear layers; the base is frozen (PEFT ``LoraConfig``).
 - ``prompt_tuning``: a few trainable virtual-token embeddings before every prompt (PEFT ``PromptTuningConfig``).
 
+``merge_lora`` folds a trained LoRA into a copy of its base (for ``core.finetune.export``).
+
 This and ``core.models.runs`` are where peft is imported to build or load methods.
 """
 
@@ -63,3 +65,10 @@ def count_parameters(model: Any) -> tuple[int, int]:
     """(trainable, total) parameters."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
+
+
+def merge_lora(base_model: Any, adapter_dir: str) -> Any:
+    """A LoRA adapter folded into ``base_model`` (changed in place: pass a private copy, never a shared model)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()

@@ -40,14 +40,21 @@ def load_pairs(dataset: str) -> list[dict[str, str]]:
     return pairs
 
 
+def tokenize_pair(tokenizer: Any, pair: dict[str, str]) -> dict[str, list[int]]:
+    """One pair as the trainer sees it: input_ids, and labels that are -100 on the prompt, so the loss covers the
+    completion (and EOS) only. No length check: ``tokenize_pairs`` refuses long rows, the data preview counts them."""
+    prompt = tokenizer(pair["prompt"])["input_ids"]
+    completion = tokenizer(pair["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return {"input_ids": prompt + completion, "labels": [-100] * len(prompt) + completion}
+
+
 def tokenize_pairs(tokenizer: Any, pairs: list[dict[str, str]], max_length: int) -> list[dict[str, list[int]]]:
-    """input_ids and labels; the prompt's labels are -100 so the loss covers the completion (and EOS) only."""
+    """``tokenize_pair`` on every pair; a row longer than max_length is refused (not cut), naming the example."""
     rows = []
     for number, pair in enumerate(pairs, start=1):
-        prompt = tokenizer(pair["prompt"])["input_ids"]
-        completion = tokenizer(pair["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(prompt) + len(completion) > max_length:
-            raise ValueError(f"Example {number} has {len(prompt) + len(completion)} tokens, more than max_length={max_length}; "
+        row = tokenize_pair(tokenizer, pair)
+        if len(row["input_ids"]) > max_length:
+            raise ValueError(f"Example {number} has {len(row['input_ids'])} tokens, more than max_length={max_length}; "
                              "raise max_length or shorten the data.")
-        rows.append({"input_ids": prompt + completion, "labels": [-100] * len(prompt) + completion})
+        rows.append(row)
     return rows

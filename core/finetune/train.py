@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from core import checkpoints
 from core.finetune.config import FinetuneConfig
 from core.finetune.methods import count_parameters, prepare_model
-from core.finetune.pairs import load_pairs, tokenize_pairs
+from core.finetune.mixing import training_pairs
+from core.finetune.pairs import tokenize_pairs
 
 if TYPE_CHECKING:
     from core.jobs import RunContext
@@ -30,7 +31,7 @@ JOB = "core.finetune.train:train_job"
 def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: list[Any] = ()) -> tuple[Any, Any]:
     """The model (fresh, float32) and a HF Trainer for a config. Used by the job and by plain scripts alike."""
     import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import Trainer, TrainingArguments, set_seed
 
     from core.models import load_model
 
@@ -38,7 +39,7 @@ def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: lis
     loaded = load_model(config.base_model, precision="float32")  # a private copy: never the app's shared model
     tokenizer = loaded.tokenizer
     model = prepare_model(loaded.model, config, tokenizer)
-    rows = tokenize_pairs(tokenizer, load_pairs(config.dataset), config.max_length)
+    rows = tokenize_pairs(tokenizer, training_pairs(config), config.max_length)
     n_eval = max(1, int(len(rows) * config.eval_fraction))
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(rows), generator=generator).tolist()
@@ -51,10 +52,17 @@ def build_trainer(config: FinetuneConfig, output_dir: Path, extra_callbacks: lis
         use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # for tokens/s in the progress
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+    collator = training_collator(tokenizer)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
                       callbacks=list(extra_callbacks))
     return trainer, tokenizer
+
+
+def training_collator(tokenizer: Any) -> Any:
+    """Pads a batch; padded labels are -100, so padding is never in the loss (the data preview checks against it)."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
 
 
 def train_job(ctx: "RunContext") -> dict[str, Any]:

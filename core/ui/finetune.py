@@ -38,12 +38,19 @@ def method_settings(method: str) -> dict[str, Any]:
         return {}
 
 
-def pick_dataset() -> str:
-    """A bundled dataset name, or the path of an uploaded {prompt, completion} file saved under LAB_HOME."""
-    source = st.radio("Training data", ["Bundled", "Upload"], horizontal=True, key="finetune.source")
+MIX_DEFAULT = {"dialogsum": 2.0, "sentiment": 1.0, "general_text": 1.0}
+
+
+def pick_dataset() -> dict[str, Any]:
+    """The data fields of the config: a bundled dataset, an uploaded {prompt, completion} file saved under LAB_HOME, or
+    a weighted mix of the bundled sources (multi-task fine-tuning)."""
+    source = st.radio("Training data", ["Bundled", "Upload", "Mix"], horizontal=True, key="finetune.source",
+                      help="Mix: multi-task fine-tuning, the remedy for forgetting. " + (help_for(FinetuneConfig, "mix") or ""))
     if source == "Bundled":
-        return st.selectbox("Dataset", [n for n, d in BUNDLED.items() if d.kind == "generation"], key="finetune.dataset",
-                            format_func=lambda n: f"{n}: {BUNDLED[n].description}")
+        return {"dataset": st.selectbox("Dataset", [n for n, d in BUNDLED.items() if d.kind == "generation"], key="finetune.dataset",
+                                        format_func=lambda n: f"{n}: {BUNDLED[n].description}")}
+    if source == "Mix":
+        return {"dataset": "dialogsum", "mix": pick_mix()}
     upload = st.file_uploader("JSONL or CSV with prompt and completion columns", type=["jsonl", "csv"], key="finetune.upload")
     if upload is None:
         st.info("Upload a file of {prompt, completion} rows, or pick a bundled dataset.")
@@ -55,7 +62,25 @@ def pick_dataset() -> str:
         st.error(str(err))
         st.stop()
     st.caption(f"{len(pairs)} pairs")
-    return str(path)
+    return {"dataset": str(path)}
+
+
+def pick_mix() -> tuple[dict[str, Any], ...]:
+    """A weight per bundled source; weight 0 leaves a source out."""
+    from core.finetune.mixing import MIX_SOURCES, PROBE_TEXTS
+
+    columns = st.columns(len(MIX_SOURCES))
+    weights = {name: column.number_input(f"{name} weight", 0.0, 100.0, MIX_DEFAULT.get(name, 0.0), 0.5, key=f"finetune.mix.{name}")
+               for column, name in zip(columns, MIX_SOURCES)}
+    st.caption(f"Rows are drawn in proportion to the weights, none repeated. dialogsum and sentiment give their pool "
+               f"splits as instructions; general_text gives paragraphs {PROBE_TEXTS + 1}-60 as plain text (all of it in "
+               f"the loss). The forgetting meter probes paragraphs 1-{PROBE_TEXTS} and the sentiment test split, never "
+               "trained on. The report scores dialogsum.")
+    mix = tuple({"dataset": name, "weight": float(w)} for name, w in weights.items() if w > 0)
+    if not mix:
+        st.error("Give at least one dataset a weight above 0.")
+        st.stop()
+    return mix
 
 
 @st.fragment(run_every=2)
@@ -86,14 +111,16 @@ def _comparison_dataset(run: jobs.Run) -> str:
 
 def comparison_panel(run: jobs.Run, precision: str) -> None:
     """For a finished run: base vs fine-tuned answers with ROUGE-L, and the forgetting meter, on demand."""
-    from core.finetune.report import compare
+    from core.finetune.mixing import PROBE_TEXTS
+    from core.finetune.report import compare, save_forgetting
     from core.models import RUN_PREFIX
     from core.ui.resources import shared_model
 
     st.subheader("Base against fine-tuned")
     c1, c2, c3 = st.columns(3)
     n_examples = c1.number_input("Held-out examples", 1, 50, 5, key="finetune.compare_n")
-    n_texts = c2.number_input("General texts (forgetting)", 5, 60, 20, key="finetune.texts_n")
+    n_texts = c2.number_input("General texts (forgetting)", 5, PROBE_TEXTS, 20, key="finetune.texts_n",
+                              help=f"The first {PROBE_TEXTS} paragraphs of general_text: no mix trains on them.")
     n_reviews = c3.number_input("Sentiment reviews (forgetting)", 10, 200, 20, key="finetune.reviews_n")
     key = f"finetune.comparison.{run.id}.{n_examples}.{n_texts}.{n_reviews}"
     if st.button("Compare with the base model", key="finetune.compare", icon=":material/compare_arrows:"):
@@ -102,6 +129,7 @@ def comparison_panel(run: jobs.Run, precision: str) -> None:
         bar = st.progress(0.0)
         st.session_state[key] = compare(base, tuned, _comparison_dataset(run), int(n_examples), int(n_texts), int(n_reviews),
                                         on_progress=lambda text, fraction: bar.progress(fraction, text=text))
+        save_forgetting(run.dir, st.session_state[key])  # for the table across runs
         bar.empty()
     result = st.session_state.get(key)
     if result is not None:
@@ -142,3 +170,62 @@ def own_inputs(run: jobs.Run, precision: str) -> None:
             left, right = st.columns(2)
             left.text_area("Base model", row["base"], disabled=True, key=f"finetune.own.base.{hash(row['input'])}")
             right.text_area("Fine-tuned", row["tuned"], disabled=True, key=f"finetune.own.tuned.{hash(row['input'])}")
+
+
+def forgetting_across_runs(runs: list[jobs.Run]) -> None:
+    """The forgetting figures of every compared run side by side: full single-task, multi-task, LoRA..."""
+    from core.finetune.report import forgetting_table
+
+    rows = forgetting_table(runs)
+    st.subheader("Forgetting across runs")
+    if not rows:
+        st.info("Compare a finished run with its base (above) and its forgetting figures appear here beside the others'. "
+                "Train full single-task, multi-task (Training data → Mix) and LoRA to see the three remedies side by side.")
+        return
+    st.plotly_chart(forgetting_chart(rows), key="finetune.forgetting_runs")
+    st.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0]
+                                                       if isinstance(rows[0][k], float)})
+    if len({(r["texts"], r["reviews"]) for r in rows}) > 1:
+        st.warning("These runs were compared on different numbers of texts or reviews: compare like with like.")
+
+
+def forgetting_chart(rows: list[dict[str, Any]]) -> Any:
+    """Two panels: the change in general-text loss (up is forgetting) and in sentiment accuracy (down is forgetting)."""
+    from plotly.subplots import make_subplots
+
+    labels = [f"{charts.safe(r['remedy'])}<br>{charts.safe(r['run'][-22:])}" for r in rows]  # run ids are plain names
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("general-text loss change (up = forgetting)",
+                                                        "sentiment accuracy change (down = forgetting)"))
+    fig.add_bar(x=labels, y=[r["loss change"] for r in rows], marker_color="#d62728", row=1, col=1, showlegend=False)
+    fig.add_bar(x=labels, y=[r["accuracy change"] for r in rows], marker_color="#1f77b4", row=1, col=2, showlegend=False)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def export_panel(run: jobs.Run) -> None:
+    """Download buttons for a finished run: the merged model, and the adapter alone (LoRA, prompt tuning)."""
+    from core.finetune.export import check_finished, export_adapter, export_merged
+
+    st.subheader("Export")
+    try:
+        method = check_finished(run)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    left, right = st.columns(2)
+    if method in ("lora", "full"):
+        left.download_button("Merged model (zip)", lambda: export_merged(run).read_bytes(), f"{run.id}-merged.zip",
+                             "application/zip", key="finetune.export.merged", icon=":material/download:", on_click="ignore")
+        left.caption("Safetensors, config and tokenizer: `AutoModelForCausalLM.from_pretrained(folder)`. "
+                     + ("The LoRA is merged into a fresh copy of the base when you click; the download starts once the zip is made "
+                           "(about two minutes for SmolLM2 on two busy cores), and later clicks reuse it."
+                        if method == "lora" else "Full fine-tuning: the run's weights as they are."))
+    else:
+        left.info("Prompt tuning's virtual tokens cannot be merged into the weights: download the adapter.")
+    if method in ("lora", "prompt_tuning"):
+        right.download_button("Adapter only (zip)", lambda: export_adapter(run).read_bytes(), f"{run.id}-adapter.zip",
+                              "application/zip", key="finetune.export.adapter", icon=":material/download:", on_click="ignore")
+        right.caption("adapter_model.safetensors and adapter_config.json: `PeftModel.from_pretrained(base, folder)` "
+                      "on the base it was trained on.")
+    else:
+        right.info("Full fine-tuning has no adapter: every weight changed. Download the model.")

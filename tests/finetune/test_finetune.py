@@ -119,7 +119,7 @@ def test_cli_train_runs_a_config_and_refuses_a_used_output_dir(tiny_wide_dir, pa
     assert "exists and is not empty" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["lora-dialogsum", "full-dialogsum", "prompt-tuning-dialogsum"])
+@pytest.mark.parametrize("name", ["lora-dialogsum", "full-dialogsum", "prompt-tuning-dialogsum", "full-multitask"])
 def test_shipped_configs_are_valid(name):
     import yaml
 
