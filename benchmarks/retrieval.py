@@ -8,7 +8,8 @@ bundled question set, and time to first token of a RAG answer.
   HNSW's recall@10 against the exact top 10. Goal: p50 <= 2 ms at recall@10 >= 0.95 for 100k chunks. The vectors are
   synthetic but shaped like real ones: each is a real MiniLM chunk embedding of the corpus plus Gaussian noise, and the
   queries are the bundled questions' embeddings plus noise (embedding 100k real chunks would take ~10 min here).
-- hit@k and MRR of the bundled questions against the Lumenfold collection, k = 1, 3, 5, 10.
+- hit@1/3/5 and MRR of the bundled questions against the Lumenfold collection: dense, BM25 and hybrid (RRF) search,
+  for sections chunking with context headers (the default) and for plain token windows (``--quality-only``: just this).
 - time to first token of a RAG answer (embed the question, search, build the prompt, first generated token).
 """
 
@@ -34,7 +35,7 @@ def bench_ingestion(embedder):
     folder = rag.KNOWLEDGE_DIR / rag.BUNDLED_COLLECTION
     files = [(p, p.name) for p in sorted(folder.iterdir())]
     start = time.perf_counter()
-    report = ingest_files(rag.BUNDLED_COLLECTION, files, embedder, Settings())
+    report = ingest_files("bench", files, embedder, Settings())  # the bundled name is read-only to ingest_files
     seconds = time.perf_counter() - start
     n = len(report.collection.chunks)
     print(f"ingestion: {len(files)} files -> {n} chunks in {seconds:.1f} s = {n / seconds:.1f} chunks/s "
@@ -80,32 +81,49 @@ def bench_latency(collection, question_vectors, sizes, n_queries):
             print(f"| {size:,} | {label} | {build:.1f} s | {np.percentile(times, 50):.2f} ms | {np.percentile(times, 95):.2f} ms | {recall:.3f} |")
 
 
-def bench_quality(collection, embedder):
+def bench_quality(collection, embedder, weights):
+    """Dense, BM25 and hybrid on the bundled questions, for the default sections chunking (with context headers) and
+    for the earlier plain token windows (same size and overlap, no headers)."""
+    from dataclasses import replace
+
     from core.retrieval import rag
+    from core.retrieval.extract import extract_pages
+    from core.retrieval.ingest import add_documents
 
     questions = rag.load_questions()
-    print(f"\nretrieval quality on the {len(questions)} bundled questions:")
-    for k in (1, 3, 5, 10):
-        report = rag.retrieval_test(collection, embedder, questions, k)
-        print(f"  k={k:<2} hit@k {report.hit_at_k:.3f}  MRR {report.mrr:.3f}")
+    folder = rag.KNOWLEDGE_DIR / rag.BUNDLED_COLLECTION
+    documents = [(p.name, extract_pages(p.read_bytes(), p.name)) for p in sorted(folder.iterdir())]
+    windows = add_documents("windows", documents, embedder, replace(collection.settings, chunking="windows"))
+    print(f"\nretrieval quality on the {len(questions)} bundled questions (a hit: a chunk of a gold source document; "
+          "MRR over the top 10):")
+    print("| chunking | chunks | retriever | hit@1 | hit@3 | hit@5 | MRR |")
+    print("|---|---|---|---|---|---|---|")
+    for label, built in (("sections + headers", collection), ("token windows", windows)):
+        rows = []
+        for weight in weights:
+            table = rag.compare_retrievers(built, embedder, questions, weight)
+            rows += table if not rows else table[2:]
+        for row in rows:
+            print(f"| {label} | {len(built.chunks)} | {row['retriever']} | {row['hit@1']:.3f} | {row['hit@3']:.3f} | "
+                  f"{row['hit@5']:.3f} | {row['MRR']:.3f} |")
 
 
 def bench_first_token(collection, embedder, model_name):
     from core.embeddings import embed
     from core.models import load_model
     from core.retrieval import rag
-    from core.retrieval.index import search
+    from core.retrieval.hybrid import retrieve
 
     loaded = load_model(model_name)
     times = []
     for question in rag.load_questions()[:10]:
         start = time.perf_counter()
-        hits = search(collection, embed(embedder, [question.question])[0], 4)
+        hits = retrieve(collection, question.question, embed(embedder, [question.question])[0], 4)
         prompt = rag.build_rag_prompt(loaded, question.question, hits)
         next(iter(rag.answer_stream(loaded, prompt, 1)), None)
         times.append(time.perf_counter() - start)
     times.sort()
-    print(f"\ntime to first token of a RAG answer ({model_name}, k=4, 10 questions): median {times[len(times) // 2]:.2f} s, "
+    print(f"\ntime to first token of a RAG answer ({model_name}, k=4 hybrid, 10 questions): median {times[len(times) // 2]:.2f} s, "
           f"max {times[-1]:.2f} s")
 
 
@@ -114,6 +132,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,100000")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--weights", default="0.5,0.3,0.7", help="dense weights of the hybrid rows (the first is the default)")
+    parser.add_argument("--quality-only", action="store_true", help="only ingestion and the dense/BM25/hybrid table")
     args = parser.parse_args()
 
     import faiss
@@ -125,9 +145,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads")
     embedder = load_embedder()
     collection = bench_ingestion(embedder)
+    bench_quality(collection, embedder, [float(w) for w in args.weights.split(",")])
+    if args.quality_only:
+        return
     question_vectors = embed(embedder, [q.question for q in rag.load_questions()])
     bench_latency(collection, question_vectors, [int(s) for s in args.sizes.split(",")], args.queries)
-    bench_quality(collection, embedder)
     bench_first_token(collection, embedder, args.model)
 
 

@@ -96,7 +96,7 @@ def test_rag_ingest_search_and_ask(tmp_path, tiny_wide_dir, capsys):
     assert main(["rag", "ingest", str(docs), "--collection", "mine"]) == 1  # one file skipped
     out, err = capsys.readouterr()
     assert "mine: 2 file(s) added; 2 documents" in out and "skipped: empty.txt is empty" in err
-    assert main(["rag", "search", "What is the gate code?", "--collection", "mine", "-k", "1", "--json"]) == 0
+    assert main(["rag", "search", "What is the gate code?", "--collection", "mine", "-k", "1", "--retriever", "dense", "--json"]) == 0
     [hit] = json.loads(capsys.readouterr().out)
     assert hit["source"] == "gate.md" and hit["rank"] == 1 and hit["score"] > 0.3
     assert main(["rag", "ask", "What is the gate code?", "--collection", "mine", "--model", str(tiny_wide_dir), "--precision", "float32"]) == 0

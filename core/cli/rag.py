@@ -1,4 +1,4 @@
-"""``lab rag ingest|search|ask``: retrieval-augmented generation over your documents."""
+"""``lab rag ingest|search|ask``: retrieval-augmented generation over your documents (hybrid search by default)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=160, help="tokens per chunk (new collections)")
     p.add_argument("--overlap", type=int, default=32, help="tokens shared by neighbouring chunks (new collections)")
     p.add_argument("--kind", default="auto", help="index: exact, hnsw or auto")
+    p.add_argument("--chunking", default="sections", choices=("sections", "windows"),
+                   help="sections: follow headings, keep a table or list with its heading (new collections)")
     p.add_argument("--replace", action="store_true", help="replace documents of the same name (otherwise refused)")
     p.set_defaults(func=ingest)
     for name, helptext in (("search", "the chunks most similar to a query"),
@@ -29,7 +31,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--collection", default="lumenfold",
                        help="collection (default: the bundled Lumenfold knowledge base)")
         p.add_argument("-k", type=int, default=4, help="chunks to retrieve")
-        p.add_argument("--min-score", type=float, default=0.0, help="drop chunks less similar than this (cosine)")
+        p.add_argument("--min-score", type=float, default=0.0, help="drop dense hits less similar than this (cosine)")
+        p.add_argument("--retriever", default="hybrid", choices=("hybrid", "dense", "bm25"),
+                       help="hybrid: BM25 and dense rankings fused by reciprocal rank fusion (default)")
+        p.add_argument("--dense-weight", type=float, default=0.5, help="hybrid: the dense ranking's weight (0-1)")
         if name == "search":
             p.add_argument("--json", action="store_true")
             p.set_defaults(func=search)
@@ -55,7 +60,7 @@ def ingest(args: argparse.Namespace) -> int:
     def progress(text: str, fraction: float) -> None:
         print(f"\r{text:70}", end="", file=sys.stderr)
 
-    settings = Settings(args.chunk_size, args.overlap, args.kind)
+    settings = Settings(args.chunk_size, args.overlap, args.chunking, args.kind)
     result = ingest_files(args.collection, files, load_embedder(), settings, progress, replace_existing=args.replace)
     print(file=sys.stderr)
     for error in result.errors.values():
@@ -73,14 +78,15 @@ def ingest(args: argparse.Namespace) -> int:
 def _hits(args: argparse.Namespace, query: str, embedder):
     from core.embeddings import embed
     from core.retrieval import rag
-    from core.retrieval.index import search
+    from core.retrieval.hybrid import SearchSettings, retrieve
     from core.retrieval.storage import load_collection
 
     if args.collection == rag.BUNDLED_COLLECTION:
         collection = rag.ensure_bundled_collection(embedder)
     else:
         collection = load_collection(args.collection)
-    return search(collection, embed(embedder, [query])[0], args.k, args.min_score)
+    settings = SearchSettings(args.retriever, args.dense_weight)
+    return retrieve(collection, query, embed(embedder, [query])[0], args.k, settings, args.min_score)
 
 
 def search(args: argparse.Namespace) -> int:

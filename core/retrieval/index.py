@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.config import check_range
-from core.retrieval.chunking import Chunk, check_sizes
+from core.retrieval.chunking import CHUNKINGS, Chunk, check_sizes
 from core.retrieval.extract import SUFFIXES
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ class Settings:
         default=32,
         metadata={"help": "Tokens shared by neighbouring chunks, so a sentence cut at a boundary is whole in one of them."},
     )
+    chunking: str = field(
+        default="sections",
+        metadata={"help": "sections: a chunk follows the document's headings and keeps a table or list with its heading, "
+                          "and is indexed with its file, title and section in front; windows: plain token windows."},
+    )
     kind: str = field(
         default="auto",
         metadata={"help": "exact: every vector compared (best for small collections); hnsw: an approximate graph, fast for "
@@ -49,6 +54,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_sizes(self.chunk_size, self.overlap)
+        if self.chunking not in CHUNKINGS:
+            raise ValueError(f"chunking must be one of {', '.join(CHUNKINGS)}, got {self.chunking!r}")
         if self.kind not in KINDS:
             raise ValueError(f"index kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
 
@@ -62,6 +69,7 @@ class Collection:
     documents: list[dict[str, Any]]  # source, pages, chunks, characters, added
     version: int = 0
     _index: Any = None
+    _bm25: Any = None  # the keyword index (core.retrieval.keyword), built on first use when not saved
 
     @property
     def kind(self) -> str:
@@ -74,6 +82,16 @@ class Collection:
         if self._index is None:
             self._index = build_index(self.vectors, self.kind)
         return self._index
+
+    @property
+    def bm25(self) -> Any:
+        """The BM25 index of the chunks: loaded with the collection, or built from its chunks (collections saved
+        before hybrid search have none; building one takes milliseconds per thousand chunks)."""
+        if self._bm25 is None:
+            from core.retrieval.keyword import build_bm25
+
+            self._bm25 = build_bm25(self.chunks)
+        return self._bm25
 
 
 @dataclass(frozen=True)
@@ -117,9 +135,16 @@ def search(collection: Collection, query_vector: "np.ndarray", k: int = 4, min_s
     check_range("min_score", min_score, -1, 1)
     if not collection.chunks:
         return []
+    found = nearest(collection, query_vector, k, min_score)
+    return [Hit(rank, score, collection.chunks[i]) for rank, (i, score) in enumerate(found, start=1)]
+
+
+def nearest(collection: Collection, query_vector: "np.ndarray", k: int, min_score: float = 0.0) -> list[tuple[int, float]]:
+    """(chunk row, cosine) of the k nearest chunks at or above ``min_score``, best first."""
+    if not collection.chunks:
+        return []
     scores, ids = search_vectors(collection.index, query_vector.reshape(1, -1), min(k, len(collection.chunks)))
-    hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and s >= min_score]
-    return [Hit(rank, score, collection.chunks[i]) for rank, (score, i) in enumerate(hits, start=1)]
+    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0 and s >= min_score]
 
 
 def pca_2d(vectors: "np.ndarray", extra: "np.ndarray | None" = None) -> tuple["np.ndarray", "np.ndarray | None"]:

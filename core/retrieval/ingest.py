@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from core.retrieval.chunking import Chunk, chunk_pages
+from core.retrieval.chunking import Chunk, chunk_pages, chunk_sections
 from core.retrieval.extract import Page
 from core.retrieval.index import Collection, CollectionError, Settings
+from core.retrieval.keyword import indexed_text
 from core.retrieval.storage import list_collections, load_collection, locked, new_collection, save_collection
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ def _chunk(documents: Sequence[tuple[str, list[Page]]], settings: Settings, toke
     chunks: list[Chunk] = []
     per_file, per_upload = max_chunks_per_file(), max_chunks_per_upload()
     for source, pages in documents:
-        mine = chunk_pages(pages, source, tokenizer, settings.chunk_size, settings.overlap)
+        chunker = chunk_sections if settings.chunking == "sections" else chunk_pages
+        mine = chunker(pages, source, tokenizer, settings.chunk_size, settings.overlap)
         if len(mine) > per_file:
             raise CollectionError(f"{source} makes {len(mine):,} chunks, more than the {per_file:,} the lab takes per file "
                                   "(minutes of embedding each thousand on a CPU); split it, use larger chunks, or set "
@@ -100,7 +102,7 @@ def add_documents(name: str, documents: Sequence[tuple[str, list[Page]]], embedd
     before = load_collection(name) if name in list_collections() else new_collection(name, settings or Settings())
     _check_replacements(before, [source for source, _ in documents], replace_existing)
     new_chunks = _chunk(documents, before.settings, embedder.tokenizer)
-    vectors = _embed([c.text for c in new_chunks], embedder, report, stop, batch_size)
+    vectors = _embed([indexed_text(c) for c in new_chunks], embedder, report, stop, batch_size)
     if stop():
         raise IngestStopped("Cancelled before saving; the collection was not changed.")
     report("Building the index and saving", 1.0)
@@ -118,7 +120,7 @@ def add_documents(name: str, documents: Sequence[tuple[str, list[Page]]], embedd
             for source, pages in documents]
         updated = replace(current, chunks=[current.chunks[i] for i in keep] + new_chunks,
                           vectors=np.concatenate([current.vectors[keep], vectors]).astype(np.float32), documents=docs,
-                          _index=None)
+                          _index=None, _bm25=None)
         return save_collection(updated)
 
 
@@ -137,7 +139,7 @@ def remove_document(name: str, source: str) -> Collection:
             raise CollectionError(f"Collection {name!r} has no document {source!r}.")
         keep = [i for i, c in enumerate(collection.chunks) if c.source != source]
         updated = replace(collection, chunks=[collection.chunks[i] for i in keep], vectors=collection.vectors[keep],
-                          documents=[d for d in collection.documents if d["source"] != source], _index=None)
+                          documents=[d for d in collection.documents if d["source"] != source], _index=None, _bm25=None)
         return save_collection(updated)
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from core.data import DATASETS_DIR
 from core.retrieval.chunking import Chunk
 from core.retrieval.extract import extract_pages
-from core.retrieval.index import Collection, Hit, Settings, search
+from core.retrieval.hybrid import SearchSettings, retrieve
+from core.retrieval.index import Collection, Hit, Settings
 from core.retrieval.ingest import BUNDLED_COLLECTIONS, add_documents
 from core.retrieval.storage import list_collections, load_collection
 
@@ -187,13 +188,16 @@ class RetrievalReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def retrieval_test(collection: Collection, embedder: Any, questions: Sequence[Question], k: int = 4) -> RetrievalReport:
+def retrieval_test(collection: Collection, embedder: Any, questions: Sequence[Question], k: int = 4,
+                   settings: SearchSettings | None = None, vectors: Any = None) -> RetrievalReport:
+    """hit@k and MRR of the questions with the chosen retriever (hybrid by default); ``vectors``: the questions'
+    embeddings when already computed."""
     from core.embeddings import embed
 
-    vectors = embed(embedder, [q.question for q in questions])
+    vectors = embed(embedder, [q.question for q in questions]) if vectors is None else vectors
     rows = []
     for question, vector in zip(questions, vectors):
-        hits = search(collection, vector, k)
+        hits = retrieve(collection, question.question, vector, k, settings)
         rank = next((h.rank for h in hits if h.chunk.source in question.sources), 0)
         rows.append({"id": question.id, "question": question.question, "gold sources": ", ".join(question.sources),
                      "retrieved": ", ".join(dict.fromkeys(h.chunk.source for h in hits)), "rank": rank, "hit": rank > 0})
@@ -201,8 +205,27 @@ def retrieval_test(collection: Collection, embedder: Any, questions: Sequence[Qu
     return RetrievalReport(k, sum(r["hit"] for r in rows) / n, sum(1 / r["rank"] for r in rows if r["rank"]) / n, rows)
 
 
+def compare_retrievers(collection: Collection, embedder: Any, questions: Sequence[Question], dense_weight: float = 0.5,
+                       ks: Sequence[int] = (1, 3, 5)) -> list[dict[str, Any]]:
+    """Dense, BM25 and hybrid side by side on the same questions: hit@k for each k and MRR (over the top 10)."""
+    from core.embeddings import embed
+
+    vectors = embed(embedder, [q.question for q in questions])
+    table = []
+    for retriever in ("dense", "bm25", "hybrid"):
+        settings = SearchSettings(retriever, dense_weight)
+        ranks = [r["rank"] for r in retrieval_test(collection, embedder, questions, 10, settings, vectors).rows]
+        n = max(len(ranks), 1)
+        row: dict[str, Any] = {"retriever": retriever if retriever != "hybrid" else f"hybrid (dense weight {dense_weight:g})"}
+        row.update({f"hit@{k}": sum(0 < r <= k for r in ranks) / n for k in ks})
+        row["MRR"] = sum(1 / r for r in ranks if r) / n
+        table.append(row)
+    return table
+
+
 def answer_test(loaded: "LoadedModel", collection: Collection, embedder: Any, questions: Sequence[Question], k: int = 4,
-                on_progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
+                on_progress: Callable[[int, int], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                settings: SearchSettings | None = None) -> list[dict[str, Any]]:
     """Each question answered with and without retrieval, and whether the gold answer is in each answer."""
     from core.embeddings import embed
 
@@ -211,7 +234,8 @@ def answer_test(loaded: "LoadedModel", collection: Collection, embedder: Any, qu
     for i, (question, vector) in enumerate(zip(questions, vectors)):
         if should_stop and should_stop():
             break
-        with_sources = answer(loaded, build_rag_prompt(loaded, question.question, search(collection, vector, k)), 64)
+        hits = retrieve(collection, question.question, vector, k, settings)
+        with_sources = answer(loaded, build_rag_prompt(loaded, question.question, hits), 64)
         without = answer(loaded, build_rag_prompt(loaded, question.question, [], retrieval=False), 64)
         rows.append({"id": question.id, "question": question.question, "gold": question.answer,
                      "with retrieval": with_sources, "correct with": is_correct(with_sources, question),

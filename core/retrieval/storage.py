@@ -1,7 +1,8 @@
 """Collections on disk: ``$LAB_HOME/collections/<name>/``, saved atomically, loaded with checks, locked to change.
 
-Each save writes a complete new version folder (``index.faiss``, ``vectors.npy``, ``meta.json``: settings, documents
-and every chunk's text and origin; JSON, never pickle) under a temporary name, renames it into place, and only then
+Each save writes a complete new version folder (``index.faiss``, ``vectors.npy``, ``bm25/``: the keyword index as
+numpy and JSON files, ``meta.json``: settings, documents and every chunk's text and origin; JSON, never pickle) under
+a temporary name, renames it into place, and only then
 points ``CURRENT`` at it (a one-file atomic replace). A crash, a kill or a full disk at any moment leaves ``CURRENT``
 on a complete version: the old one or the new one; a full disk says so in one line (``DiskFullError``), and the next
 save removes what an interrupted one left. On load the index's vector count must equal the metadata's rows.
@@ -27,6 +28,7 @@ from core.files import disk_full_guard, fsync, remove_leftovers
 from core.paths import ensure_dir, lab_home
 from core.retrieval.chunking import Chunk
 from core.retrieval.index import Collection, CollectionError, Settings
+from core.retrieval.keyword import load_bm25, save_bm25
 
 SCHEMA = 1
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -72,6 +74,7 @@ def load_collection(name: str) -> Collection:
         meta = json.loads((version_dir / "meta.json").read_text())
         vectors = np.load(version_dir / "vectors.npy", allow_pickle=False)
         index = faiss.read_index(str(version_dir / "index.faiss"))
+        bm25 = load_bm25(version_dir / "bm25") if (version_dir / "bm25").is_dir() else None  # None: built on first use
     except (OSError, ValueError, RuntimeError) as err:
         raise CollectionError(f"Collection {name!r} cannot be read ({err}).") from err
     if meta.get("schema") != SCHEMA:
@@ -80,7 +83,10 @@ def load_collection(name: str) -> Collection:
     if not index.ntotal == len(chunks) == len(vectors) == meta["count"]:
         raise CollectionError(f"Collection {name!r} is inconsistent: {index.ntotal} vectors in the index, {len(chunks)} "
                               f"chunks in the metadata, {len(vectors)} stored vectors. Rebuild it.")
-    return Collection(name, Settings(**meta["settings"]), chunks, vectors, meta["documents"], meta["version"], index)
+    if bm25 is not None and bm25.scores["num_docs"] != len(chunks):
+        bm25 = None  # stale: rebuilt from the chunks
+    settings = {"chunking": "windows", **meta["settings"]}  # saved before sections chunking: windows
+    return Collection(name, Settings(**settings), chunks, vectors, meta["documents"], meta["version"], index, bm25)
 
 
 def save_collection(collection: Collection) -> Collection:
@@ -102,10 +108,12 @@ def save_collection(collection: Collection) -> Collection:
         with disk_full_guard(f"collection {collection.name!r}"):
             tmp.mkdir()
             faiss.write_index(collection.index, str(tmp / "index.faiss"))
+            if collection.chunks:
+                save_bm25(collection.bm25, tmp / "bm25")
             with open(tmp / "vectors.npy", "wb") as out:
                 np.save(out, collection.vectors, allow_pickle=False)
             (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
-            for path in tmp.iterdir():
+            for path in tmp.rglob("*"):
                 fsync(path)
             shutil.rmtree(final, ignore_errors=True)  # a version folder left by a crash between the two renames
             os.rename(tmp, final)

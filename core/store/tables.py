@@ -113,3 +113,32 @@ class Setting(Base):
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Conversation(Base):
+    """A RAG chat: its turns in order, the collection it asked, and when it was last added to."""
+
+    __tablename__ = "rag_conversations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    collection: Mapped[str] = mapped_column(String(100), default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc), index=True)
+    turns: Mapped[list["ConversationTurn"]] = relationship(back_populates="conversation", cascade="all, delete-orphan",
+                                                          order_by="ConversationTurn.position")
+
+
+class ConversationTurn(Base):
+    """One message of a RAG chat: the user's question (with the standalone question retrieval used) or the answer
+    (with the sources it was given: chunk text and origin, so a citation still opens after the collection changes)."""
+
+    __tablename__ = "rag_turns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("rag_conversations.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))  # user, assistant
+    content: Mapped[str] = mapped_column(Text)
+    rewritten: Mapped[str | None] = mapped_column(Text, nullable=True)  # user turns after the first: the standalone question
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # retrieval on/off, retriever, guardrail verdict
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")

@@ -1,5 +1,6 @@
-"""Widgets of the RAG chat page: the collection and its settings, the chat with cited sources, the retrieval
-inspector (chunks, scores, the prompt coloured by source), documents, the chunk map and the retrieval test."""
+"""Widgets of the RAG chat page: the collection and its settings, the sources of an answer, the retrieval inspector
+(chunks, scores, the prompt coloured by source), documents, the chunk map and the retrieval test (with dense vs BM25
+vs hybrid). The chat itself is in ``core.ui.rag_chat``."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.retrieval import index, ingest, rag, storage
+from core.retrieval import hybrid, index, ingest, rag, storage
+from core.retrieval.chunking import CHUNKINGS
 from core.ui import charts
 from core.ui.guardrail import check, show_checked
-from core.ui.resources import shared_embedder, text_embeddings
+from core.ui.resources import shared_embedder
 from core.ui.widgets import escape_markdown, help_for, save_upload
 
 SOURCE_COLORS = ["blue", "green", "orange", "violet", "red", "gray"]
@@ -46,11 +48,6 @@ def pick_collection() -> index.Collection:
     except index.CollectionError as err:
         st.error(str(err))
         st.stop()
-
-
-def retrieve(collection: index.Collection, question: str, k: int, min_score: float) -> tuple[list[index.Hit], Any]:
-    vector = text_embeddings((question,))[0]
-    return index.search(collection, vector, k, min_score), vector
 
 
 def colored_prompt(prompt: rag.RagPrompt) -> str:
@@ -101,26 +98,14 @@ def show_sources(prompt_hits: list[index.Hit], answer: str) -> None:
             st.text(hit.chunk.text)
 
 
-def chat_history() -> None:
-    for number, turn in enumerate(st.session_state.setdefault("rag.history", [])):
-        with st.chat_message(turn["role"]):
-            if turn.get("verdict"):  # answered with the guardrail on: masked if it was flagged
-                show_checked(turn["content"], turn["verdict"], f"rag.reveal.{number}")
-            else:
-                st.text(turn["content"]) if turn["role"] == "user" else st.markdown(escape_markdown(turn["content"]))
-            if turn.get("hits"):
-                show_sources(turn["hits"], turn["content"])
-            elif turn["role"] == "assistant":
-                st.caption("Answered without retrieval" if not turn.get("retrieval", True) else "No source scored above the minimum.")
-
-
 def documents_tab(collection: index.Collection) -> None:
     """Index statistics, the documents with a remove button, and uploads into a collection of the user's."""
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Documents", len(collection.documents))
     c2.metric("Chunks", f"{len(collection.chunks):,}")
     c3.metric("Index", collection.kind)
-    c4.metric("Chunk size / overlap", f"{collection.settings.chunk_size} / {collection.settings.overlap}")
+    c4.metric("Chunk size / overlap", f"{collection.settings.chunk_size} / {collection.settings.overlap}",
+              help=f"Chunking: {collection.settings.chunking}")
     for kind, text in st.session_state.pop("rag.notices", []):  # the outcome of the last upload, kept across its rerun
         (st.success if kind == "success" else st.error)(text)
     st.dataframe(pd.DataFrame(collection.documents).drop(columns=["added"], errors="ignore"), hide_index=True)
@@ -138,11 +123,12 @@ def documents_tab(collection: index.Collection) -> None:
     target = st.text_input("Into collection (a new name creates it)", "mine" if bundled else collection.name, key="rag.target")
     h = lambda name: help_for(index.Settings, name)  # noqa: E731
     new = target not in storage.list_collections()
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     size = c1.select_slider("Chunk size (tokens)", [32, 64, 96, 128, 160, 200, 256], 160, key="rag.chunk_size",
                             help=h("chunk_size"), disabled=not new)
     overlap = c2.select_slider("Overlap (tokens)", [0, 8, 16, 32, 48, 64], 32, key="rag.overlap", help=h("overlap"), disabled=not new)
-    kind = c3.selectbox("Index", index.KINDS, key="rag.kind", help=h("kind"), disabled=not new)
+    chunking = c3.selectbox("Chunking", CHUNKINGS, key="rag.chunking", help=h("chunking"), disabled=not new)
+    kind = c4.selectbox("Index", index.KINDS, key="rag.kind", help=h("kind"), disabled=not new)
     if not new:
         st.caption("Chunking and index settings are fixed when a collection is created; type a new name to choose them.")
     files = st.file_uploader("Files (txt, md, html, pdf)", type=["txt", "md", "markdown", "html", "htm", "pdf"], accept_multiple_files=True,
@@ -151,11 +137,11 @@ def documents_tab(collection: index.Collection) -> None:
                           help="Off: a file whose name is already in the collection is refused, so nothing is replaced by "
                           "accident. On: it replaces that document, and the page says which ones it replaced.")
     if st.button("Add to the collection", type="primary", disabled=not files, key="rag.add", icon=":material/upload_file:"):
-        _add_files(target, files, (size, overlap, kind), replace)
+        _add_files(target, files, (size, overlap, chunking, kind), replace)
     _ingest_monitor()
 
 
-def _add_files(target: str, files: list[Any], settings_values: tuple[int, int, str], replace: bool) -> None:
+def _add_files(target: str, files: list[Any], settings_values: tuple[int, int, str, str], replace: bool) -> None:
     """Small uploads are ingested here with a progress bar; large ones as a background run the page follows."""
     try:
         settings = index.Settings(*settings_values)
@@ -233,14 +219,15 @@ def map_tab(collection: index.Collection, last: dict[str, Any] | None) -> None:
                "Two dimensions lose most of the distances, so a ringed chunk can look far from the star.")
 
 
-def retrieval_test_tab(collection: index.Collection, loaded: Any, k: int) -> None:
+def retrieval_test_tab(collection: index.Collection, loaded: Any, k: int, settings: hybrid.SearchSettings) -> None:
     questions = rag.load_questions()
     if collection.name != rag.BUNDLED_COLLECTION:
         st.info("The question set is about the bundled Lumenfold collection; choose it to run the test.")
         return
     st.caption(f"{len(questions)} questions written for the Lumenfold documents, each with its gold answer and source documents.")
-    if st.button(f"Measure retrieval (hit@{k}, MRR)", key="rag.test_retrieval"):
-        st.session_state["rag.retrieval_report"] = rag.retrieval_test(collection, shared_embedder(), questions, k)
+    compare_retrievers(collection, questions, settings.dense_weight)
+    if st.button(f"Measure retrieval with {settings.retriever} (hit@{k}, MRR)", key="rag.test_retrieval"):
+        st.session_state["rag.retrieval_report"] = rag.retrieval_test(collection, shared_embedder(), questions, k, settings)
     report = st.session_state.get("rag.retrieval_report")
     if report is not None:
         c1, c2 = st.columns(2)
@@ -251,7 +238,8 @@ def retrieval_test_tab(collection: index.Collection, loaded: Any, k: int) -> Non
     if st.button(f"Answer {n} questions with and without retrieval", key="rag.test_answers"):
         bar = st.progress(0.0)
         rows = rag.answer_test(loaded, collection, shared_embedder(), rag.spread(questions, n), k,
-                               on_progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} questions"))
+                               on_progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total} questions"),
+                               settings=settings)
         bar.empty()
         st.session_state["rag.answer_rows"] = rows
     rows = st.session_state.get("rag.answer_rows")
@@ -269,3 +257,17 @@ def retrieval_test_tab(collection: index.Collection, loaded: Any, k: int) -> Non
     if rows:
         st.metric("Answers that obeyed the document", f"{sum(r['obeyed the document'] for r in rows)} of {len(rows)}")
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
+def compare_retrievers(collection: index.Collection, questions: list[rag.Question], dense_weight: float) -> None:
+    """Dense, BM25 and hybrid on the bundled questions, side by side (a second each)."""
+    if st.button("Compare dense, BM25 and hybrid (hit@1/3/5, MRR)", key="rag.compare", icon=":material/compare_arrows:"):
+        st.session_state["rag.comparison"] = rag.compare_retrievers(collection, shared_embedder(), questions, dense_weight)
+    table = st.session_state.get("rag.comparison")
+    if table:
+        frame = pd.DataFrame(table).set_index("retriever")
+        st.dataframe(frame.style.format("{:.3f}").highlight_max(axis=0, color="#d6f5d6"))
+        st.bar_chart(frame, stack=False, horizontal=True, height=260)
+        st.caption("A hit: a chunk of one of the question's gold documents among the first k. BM25 finds exact terms "
+                   "(codes, fees, names) that embeddings blur; dense search finds paraphrases; reciprocal rank fusion "
+                   "of the two beats either here. Chunks carry their file, title and section for both indexes.")
