@@ -8,7 +8,9 @@
   ``adapter_config.json``), for ``PeftModel.from_pretrained(base, folder)``.
 
 Each zip holds one folder named after the run and export, and is kept in ``<run>/exports/`` (written under a
-temporary name and renamed, so a zip there is always whole; a second request reuses it).
+temporary name and renamed, so a zip there is always whole; a second request reuses it). Making the merged zip takes
+a minute or more for SmolLM2 (load the base, merge, save 540 MB), so the page runs it as a background job,
+``merge_job``, with a progress report per stage.
 
 Does not hold: loading runs as models (``core.models.runs``) or the buttons (``core.ui.finetune``).
 """
@@ -19,13 +21,15 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from core.jobs import Run
+    from core.jobs import Run, RunContext
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 MERGEABLE = ("lora", "full")  # full: already a whole model
+MERGE_JOB = "core.finetune.export:merge_job"
+MERGE_STAGES = ("loading the base and merging the adapter", "saving the merged model", "zipping")
 
 
 def check_finished(run: "Run") -> str:
@@ -38,23 +42,55 @@ def check_finished(run: "Run") -> str:
     return method
 
 
-def export_merged(run: "Run") -> Path:
-    """A zip of the run as one plain model (see the module docstring)."""
+def merged_zip(run: "Run") -> Path:
+    """Where the run's merged zip is (or will be) kept."""
+    return run.dir / "exports" / f"{run.id}-merged.zip"
+
+
+def export_merged(run: "Run", on_stage: Callable[[int, str], None] | None = None) -> Path:
+    """A zip of the run as one plain model (see the module docstring). ``on_stage(i, name)`` hears each of
+    ``MERGE_STAGES`` as it starts."""
     method = check_finished(run)
     if method not in MERGEABLE:
         raise ValueError(f"Run {run.id} used {method}: its virtual tokens cannot be merged into the weights. "
                          "Download the adapter and load it with PeftModel.from_pretrained.")
-    target = _exports(run) / f"{run.id}-merged.zip"
+    stage = on_stage or (lambda i, name: None)
+    target = _exports(run) / merged_zip(run).name
     if target.is_file():
         return target
     if method == "full":
+        stage(2, MERGE_STAGES[2])
         return _zip_folder(run.dir / "model", target, f"{run.id}-merged", None)
     with tempfile.TemporaryDirectory(dir=_exports(run)) as tmp:
         folder = Path(tmp) / "merged"
+        stage(0, MERGE_STAGES[0])
         merged, tokenizer = merge_run(run)
+        stage(1, MERGE_STAGES[1])
         merged.save_pretrained(folder, safe_serialization=True)
         tokenizer.save_pretrained(folder)
+        stage(2, MERGE_STAGES[2])
         return _zip_folder(folder, target, f"{run.id}-merged", None)
+
+
+def merge_job(ctx: "RunContext") -> dict[str, Any]:
+    """Background job: the merged zip of the finished run ``ctx.config["run"]``, one progress line per stage."""
+    from core import jobs
+
+    run = jobs.get_run(ctx.config["run"])
+    path = export_merged(run, on_stage=lambda i, name: ctx.progress(step=i, stage=name))
+    ctx.progress(step=len(MERGE_STAGES), stage="done")
+    return {"zip": str(path), "size_bytes": path.stat().st_size}
+
+
+def start_merge(run: "Run") -> "Run":
+    """The merge job of ``run``: the one already going (another tab, another person), else a new one."""
+    from core import jobs
+
+    check_finished(run)
+    for active in jobs.active_runs(MERGE_JOB):
+        if active.config.get("run") == run.id:
+            return active
+    return jobs.start_run(MERGE_JOB, {"run": run.id, "max_steps": len(MERGE_STAGES)}, name=f"merge-{run.id[-20:]}")
 
 
 def merge_run(run: "Run") -> tuple[Any, Any]:

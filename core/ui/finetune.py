@@ -204,7 +204,7 @@ def forgetting_chart(rows: list[dict[str, Any]]) -> Any:
 
 def export_panel(run: jobs.Run) -> None:
     """Download buttons for a finished run: the merged model, and the adapter alone (LoRA, prompt tuning)."""
-    from core.finetune.export import check_finished, export_adapter, export_merged
+    from core.finetune.export import check_finished, export_adapter
 
     st.subheader("Export")
     try:
@@ -214,12 +214,11 @@ def export_panel(run: jobs.Run) -> None:
         return
     left, right = st.columns(2)
     if method in ("lora", "full"):
-        left.download_button("Merged model (zip)", lambda: export_merged(run).read_bytes(), f"{run.id}-merged.zip",
-                             "application/zip", key="finetune.export.merged", icon=":material/download:", on_click="ignore")
+        with left:
+            merged_download(run)
         left.caption("Safetensors, config and tokenizer: `AutoModelForCausalLM.from_pretrained(folder)`. "
-                     + ("The LoRA is merged into a fresh copy of the base when you click; the download starts once the zip is made "
-                           "(about two minutes for SmolLM2 on two busy cores), and later clicks reuse it."
-                        if method == "lora" else "Full fine-tuning: the run's weights as they are."))
+                     + ("The LoRA is merged into a fresh float32 copy of the base in the background; the zip is kept "
+                        "for later downloads." if method == "lora" else "Full fine-tuning: the run's weights as they are."))
     else:
         left.info("Prompt tuning's virtual tokens cannot be merged into the weights: download the adapter.")
     if method in ("lora", "prompt_tuning"):
@@ -229,3 +228,41 @@ def export_panel(run: jobs.Run) -> None:
                       "on the base it was trained on.")
     else:
         right.info("Full fine-tuning has no adapter: every weight changed. Download the model.")
+
+
+def merged_download(run: jobs.Run) -> None:
+    """The merged zip's download button once it exists; before that, a button that starts the merge job, and its
+    progress while it runs (polled every 2 s; the page reruns when it ends)."""
+    from core.finetune.export import MERGE_JOB, merged_zip, start_merge
+
+    done = merged_zip(run)
+    if done.is_file():
+        st.download_button(f"Merged model (zip, {done.stat().st_size / 2**20:,.0f} MiB)", lambda: done.read_bytes(),
+                           done.name, "application/zip", key="finetune.export.merged", icon=":material/download:",
+                           on_click="ignore")
+        return
+    mine = [r for r in jobs.list_runs(MERGE_JOB) if r.config.get("run") == run.id]
+    if mine and not mine[0].finished:
+        merge_monitor(mine[0].id)
+        return
+    if mine and mine[0].state == "failed":
+        st.error(f"The last merge failed: {mine[0].status.get('error', 'no reason recorded')}")
+    if st.button("Prepare the merged model", key="finetune.export.merge", icon=":material/merge:"):
+        try:
+            start_merge(run)
+        except ValueError as err:
+            st.error(str(err))
+            return
+        st.rerun()
+
+
+@st.fragment(run_every=2)
+def merge_monitor(merge_id: str) -> None:
+    from core.finetune.export import MERGE_STAGES
+
+    merge = jobs.get_run(merge_id)
+    reports = merge.progress()
+    stage = reports[-1]["step"] if reports else 0
+    name = MERGE_STAGES[min(stage, len(MERGE_STAGES) - 1)]
+    st.progress(min(stage / len(MERGE_STAGES), 1.0), text=f"Merging: {name} (step {stage + 1} of {len(MERGE_STAGES)})")
+    rerun_when_it_ends(merge)

@@ -94,3 +94,25 @@ def test_lab_export_writes_the_zip_and_refuses_a_bad_run(tiny_wide_dir, pairs_fi
     assert (unpack(tmp_path / "mine.zip", tmp_path / "out") / "adapter_config.json").is_file()
     assert main(["export", "no-such-run"]) == 2
     assert "No run called 'no-such-run'" in capsys.readouterr().err
+
+
+def test_the_merge_runs_as_a_background_job_and_a_second_request_joins_it(tiny_wide_dir, pairs_file, lab_home, tmp_path):
+    import time
+
+    from core import jobs
+    from core.finetune.export import MERGE_STAGES, merged_zip, start_merge
+
+    run = finished_run(lab_home, config_for(tiny_wide_dir, pairs_file, method="lora"), "20260101-000000-lora")
+    merge = start_merge(run)
+    assert start_merge(run).id == merge.id  # a second click (or tab) while it runs does not start another
+    deadline = time.time() + 120
+    while not jobs.get_run(merge.id).finished and time.time() < deadline:
+        time.sleep(0.5)
+    merge = jobs.get_run(merge.id)
+    assert merge.state == "done", merge.status
+    assert [p["step"] for p in merge.progress()] == list(range(len(MERGE_STAGES) + 1))  # one report per stage, then done
+    assert merge.status["result"]["zip"] == str(merged_zip(run)) and merged_zip(run).is_file()
+    merged = AutoModelForCausalLM.from_pretrained(unpack(merged_zip(run), tmp_path / "job")).eval()
+    adapter_on = PeftModel.from_pretrained(fresh_base(tiny_wide_dir), str(run.dir / "model")).eval()
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    assert torch.allclose(logits_of(merged, ids), logits_of(adapter_on, ids), atol=ATOL)
