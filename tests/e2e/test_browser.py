@@ -268,7 +268,8 @@ def start_lora_run(app_url: str, browser, steps: int):
 def test_fine_tune_runner_starts_a_lora_run_watches_the_loss_and_cancels(app_url, browser):
     page = start_lora_run(app_url, browser, 500)
     # The fragment re-reads the run every 2 s: the loss chart appears once the child has logged a step.
-    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for(timeout=180_000)
+    # The data preview draws charts above it, so the loss chart is found by its key (Streamlit's st-key-<key> class).
+    page.locator('[class*="st-key-finetune-loss-"] [data-testid="stPlotlyChart"]').first.wait_for(timeout=180_000)
     assert_no_exception(page, "fine-tune run")
     screenshot(page, "finetune-running")
     page.get_by_role("button", name="Cancel").click()
@@ -331,13 +332,19 @@ def test_evaluation_dashboard_compares_two_models(app_url, browser):
     for model in ("smollm2-135m-instruct", "gemma-3-270m"):  # each model's output of the selected example
         assert page.locator('[data-testid="stMarkdownContainer"]', has_text=model).count() >= 1
     screenshot(page, "evaluate-examples")
+    page.get_by_role("tab", name="Compare two").click()
+    page.get_by_text("p (sign test)").wait_for(timeout=60_000)  # the paired comparison of the two models
+    assert_no_exception(page, "evaluation paired comparison")
+    screenshot(page, "evaluate-paired")
     page.close()
 
 
 def test_rag_chat_answers_from_an_uploaded_document_and_shows_the_source(app_url, browser, tmp_path):
     # The file's name holds markup: it must show as text everywhere, the chunk map's legend (plotly) included.
     document = tmp_path / "<b>orchard-notes.md"
-    filler = " ".join(f"Row {i} of the orchard holds {i + 3} apple trees, pruned in March." for i in range(60))
+    # Filler that makes several chunks. Not near-copies of the answer's sentence: with "Row i of the orchard holds ..."
+    # SmolLM2 (greedy) answered with the filler or with the code depending only on the order of the filler chunks.
+    filler = " ".join(f"Bed {i} of the allotment grows {i + 3} pumpkins, picked in October." for i in range(60))
     document.write_text("# Orchard notes\n\nThe gate code of the Brindle Farm orchard is 4417. The code changes every "
                         f"spring.\n\n{filler}\n")
     page = open_page(browser, app_url + "/rag", 1400)
@@ -507,4 +514,17 @@ def test_pretraining_opens_every_tab_and_shows_the_bundled_sweep(app_url, browse
     page.get_by_text("A finished example, measured on").wait_for(timeout=30_000)
     assert page.locator(".js-plotly-plot").filter(visible=True).count() >= 2, "the IsoFLOP and optimum charts"
     screenshot(page, "pretraining-scaling")
+    page.close()
+
+
+def test_inside_the_model_shows_the_forward_pass_and_the_logit_lens(app_url, browser):
+    page = open_page(browser, app_url + "/inside", 2000)
+    assert_no_exception(page, "inside the model")
+    page.locator('[data-testid="stMetric"]', has_text="key/value heads").first.wait_for(timeout=60_000)
+    screenshot(page, "inside-outline")
+    page.get_by_role("tab", name="Logit lens").click()
+    wait_for_app(page)
+    assert_no_exception(page, "logit lens")
+    assert page.locator(".js-plotly-plot").filter(visible=True).count() >= 1, "the layer x position heatmap"
+    screenshot(page, "inside-lens")
     page.close()
