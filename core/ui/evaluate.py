@@ -89,9 +89,9 @@ def leaderboard_section(evaluations: list[dict[str, Any]]) -> None:
                    + ". Examples → “Empty or echoed outputs” shows them.")
     st.dataframe(rows, hide_index=True, key="evaluate.board",
                  column_config={"warning": st.column_config.TextColumn("outputs", help="empty or echoed outputs, per task")})
-    bars = [{"model": evaluation.evaluation_label(e), "task": e["task"], "metric": HEADLINE[task_kind(e["task"])],
-             "value": e["metrics"].get(HEADLINE[task_kind(e["task"])]), "se": errors[e["id"]].get(HEADLINE[task_kind(e["task"])])}
-            for e in evaluations]
+    headline = {e["id"]: HEADLINE[task_kind(e["task"])] for e in evaluations}
+    bars = [{"model": evaluation.evaluation_label(e), "task": e["task"], "metric": headline[e["id"]],
+             "value": e["metrics"].get(headline[e["id"]]), "se": errors[e["id"]].get(headline[e["id"]])} for e in evaluations]
     st.plotly_chart(charts.leaderboard_chart(bars), key="evaluate.chart")
     st.caption("Each task has its own axis: scores of different tasks, and ROUGE or BLEU of different datasets, are not "
                "comparable. Lower perplexity is better; for every other metric higher is better. Error bars: ±1 standard error "
