@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT
@@ -112,6 +113,20 @@ def open_page(browser, url: str, height: int = 1100):
     return page
 
 
+def choose(page, selectbox, option: str) -> None:
+    """Pick ``option`` in a selectbox. A script run that ends just after the click redraws the widget and closes its
+    list, so the click is repeated (up to three times) until the option shows."""
+    wanted = page.get_by_role("option", name=option).first
+    for _ in range(3):
+        selectbox.click()
+        try:
+            wanted.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            wait_for_app(page)
+    wanted.click()
+
+
 def assert_no_exception(page, where: str) -> None:
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, f"exception on {where}: {errors.first.inner_text()}"
@@ -182,8 +197,7 @@ def test_generate_streams_text_and_the_model_choice_persists(app_url, browser):
     assert_no_exception(page, "generate")
     screenshot(page, "generate")
     # The sidebar picker is part of the frame: the model chosen on one page is still chosen on the next.
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name="Gemma 3 270M (base)").click()
+    choose(page, page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first, "Gemma 3 270M (base)")
     wait_for_app(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Home").click()
     wait_for_app(page)
@@ -483,8 +497,8 @@ def test_the_guardrail_tab_scores_a_text_and_shows_its_test_figures(app_url, bro
 
 def test_reasoning_runs_pal_and_shows_the_program_and_its_sandbox_answer(app_url, browser):
     page = open_page(browser, app_url + "/reasoning", 2300)
-    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Method", exact=True)).click()
-    page.get_by_role("option", name="PAL (program + sandbox)").click()
+    choose(page, page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Method", exact=True)),
+           "PAL (program + sandbox)")
     wait_for_app(page)
     page.get_by_role("button", name="Solve").click()
     page.get_by_text("The program the model wrote").wait_for(timeout=180_000)
