@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Converted bundled models are a pure cache: share it with the app so the GGUF conversion runs once per checkout.
 os.environ.setdefault("LAB_MODEL_CACHE", str(ROOT / ".lab" / "models"))
+# torch.compile of the decode step takes a minute per model on 2 cores: only the tests about it switch it on.
+os.environ["LAB_COMPILE"] = "0"
 
 
 @pytest.fixture(autouse=True)

@@ -22,8 +22,9 @@ from core.models.registry import BUNDLED, DEFAULT_MODEL, ModelError, ModelSpec, 
 if TYPE_CHECKING:
     import torch
 
-Precision = Literal["auto", "bfloat16", "float32"]
-PRECISIONS: tuple[str, ...] = ("auto", "bfloat16", "float32")
+Precision = Literal["auto", "bfloat16", "float32", "int8"]
+# int8: float32 with every Linear's weights in int8 (core.models.lowbit), the fastest for decoding on a CPU.
+PRECISIONS: tuple[str, ...] = ("auto", "bfloat16", "float32", "int8")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def pick_dtype(device: str, precision: str = "auto") -> "torch.dtype":
 
     if precision not in PRECISIONS:
         raise ModelError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
-    if precision == "float32":
+    if precision in ("float32", "int8"):  # int8 loads in float32, then swaps its Linears (see with_precision)
+        if precision == "int8" and device != "cpu":
+            raise ModelError(f"int8 weights use a CPU kernel; on {device} choose bfloat16 or float32.")
         return torch.float32
     if device == "cuda":
         supported = torch.cuda.is_bf16_supported()
@@ -161,7 +164,16 @@ def load_model(
     dtype = pick_dtype(device, precision)
     on_progress(f"Loading {name} ({str(dtype).removeprefix('torch.')}, {device})")
     model, tokenizer = load_folder(folder, dtype, device, name, attn_implementation)
-    return LoadedModel(model=model, tokenizer=tokenizer, info=describe(spec, model, tokenizer))
+    return LoadedModel(model=with_precision(model, precision), tokenizer=tokenizer, info=describe(spec, model, tokenizer))
+
+
+def with_precision(model: Any, precision: str) -> Any:
+    """The model as the precision asks: int8 swaps every Linear for int8 weights (in place); others are as loaded."""
+    if precision != "int8":
+        return model
+    from core.models.lowbit import to_lowbit
+
+    return to_lowbit(model, "int8")
 
 
 def check_loadable(name: str) -> None:
@@ -219,6 +231,14 @@ def check_safetensors(folder: str | Path, name: str) -> None:
                          "save_pretrained(folder) (safetensors is the default).")
 
 
+def _parameter_count(model: Any) -> int:
+    if getattr(model, "lowbit", None):
+        from core.models.lowbit import parameter_count
+
+        return parameter_count(model)
+    return sum(p.numel() for p in model.parameters())
+
+
 def describe(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelInfo:
     """The facts a model card shows, read from the loaded model and its config."""
     config = model.config
@@ -233,12 +253,12 @@ def describe(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelInfo:
         name=spec.name,
         source=spec.source,
         architecture=(config.architectures or [type(model).__name__])[0],
-        parameters=sum(p.numel() for p in params),
+        parameters=_parameter_count(model),
         context_window=int(getattr(text_config, "max_position_embeddings", 0) or tokenizer.model_max_length),
         vocab_size=int(getattr(text_config, "vocab_size", len(tokenizer))),
         is_instruct=is_instruct,
         has_chat_template=has_template,
-        dtype=str(params[0].dtype).removeprefix("torch."),
+        dtype=(getattr(model, "lowbit", None) or {}).get("scheme") or str(params[0].dtype).removeprefix("torch."),
         device=str(params[0].device),
         memory_bytes=memory,
     )

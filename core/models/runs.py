@@ -34,13 +34,13 @@ def reward_model_runs() -> list[str]:
 
 
 def run_kind(name: str) -> str:
-    """"Aligned" for PPO, DPO and RLOO runs, "Pre-trained" for models trained from scratch, "Fine-tuned" for the
-    others: how a picker labels a run's model."""
+    """"Aligned" for PPO, DPO and RLOO runs, "Pre-trained" for models trained from scratch, "Optimised" for quantised,
+    pruned and distilled variants, "Fine-tuned" for the others: how a picker labels a run's model."""
     try:
         config = yaml.safe_load((runs_dir() / name.removeprefix(RUN_PREFIX) / "config.yaml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return "Fine-tuned"
-    return {"align": "Aligned", "pretrain": "Pre-trained"}.get(config.get("task"), "Fine-tuned")
+    return {"align": "Aligned", "pretrain": "Pre-trained", "deploy": "Optimised"}.get(config.get("task"), "Fine-tuned")
 
 
 def _runs_with_a_model() -> list[Path]:
@@ -97,6 +97,15 @@ def _load_run(spec: ModelSpec, config: dict[str, Any], model_dir: Path, precisio
     if config.get("method") == "full":
         device = loading.pick_device()
         model, tokenizer = loading.load_folder(str(model_dir), loading.pick_dtype(device, precision), device, spec.name)
+        model = loading.with_precision(model, precision)
+    elif config.get("method") == "quantized":  # a quantised variant (core.deploy): its own low-bit layers, always
+        from core.models.lowbit import load_lowbit
+
+        with LOADING_LOCK:
+            model, tokenizer = load_lowbit(model_dir)
+    elif precision == "int8":
+        raise ModelError(f"{spec.name!r} is an adapter on {config.get('base_model')}; int8 serving is for full models. "
+                         "Choose float32 or bfloat16 for it, or merge the adapter first (Fine-tune runner → Export).")
     elif config.get("method") == "lora":
         host = _adapter_host(config["base_model"], precision, on_progress)
         model, tokenizer = host.view(model_dir.parent.name, model_dir), host.tokenizer

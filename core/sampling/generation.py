@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from core.config import check_range
+from core.sampling import fast
 from core.sampling.stages import SamplingSettings, pick_token, token_distribution
 
 if TYPE_CHECKING:
     import torch
 
     from core.models import LoadedModel
+    from core.sampling.fast import Decoder
 
 
 def encode_prompt(loaded: "LoadedModel", prompt: str, chat: bool = False) -> list[int]:
@@ -111,7 +113,8 @@ class Stepper:
     records the step and feeds the token; ``undo()`` drops the last step and crops the cache.
     """
 
-    def __init__(self, loaded: "LoadedModel", prompt_ids: list[int], settings: SamplingSettings, alternatives: int = 5):
+    def __init__(self, loaded: "LoadedModel", prompt_ids: list[int], settings: SamplingSettings, alternatives: int = 5,
+                 decoder: "Decoder | None" = None):
         import torch
 
         self.loaded = loaded
@@ -128,6 +131,7 @@ class Stepper:
         # on top of a cache would insert them again: such a model recomputes the whole text at each step instead.
         peft_config = getattr(getattr(loaded.model, "active_peft_config", None), "is_prompt_learning", False)
         self._cacheable = not peft_config
+        self._decoder = decoder  # a compiled decoder with its static cache (core.sampling.fast), held by the caller
 
     @property
     def ids(self) -> list[int]:
@@ -143,6 +147,9 @@ class Stepper:
             check_context(self.loaded, len(ids), 1)
             if not self._cacheable:
                 self._logits = next_token_logits(self.loaded, ids)
+                return self._logits
+            if self._decoder is not None:  # a static cache: positions past the ones fed are never read, only overwritten
+                self._logits, self._fed = self._decoder.feed(ids[self._fed:], self._fed), len(ids)
                 return self._logits
             device = next(self.loaded.model.parameters()).device
             with torch.inference_mode():
@@ -209,7 +216,9 @@ class Stepper:
         self._answer = self.text.rstrip("\ufffd")
         keep = len(self.ids) - 1  # the cache must not hold the last kept token: its logits are recomputed from it
         extra = self._fed - keep
-        if extra > 0 and self._cache is not None:
+        if extra > 0 and self._decoder is not None:
+            self._fed = keep
+        elif extra > 0 and self._cache is not None:
             self._cache.crop(-extra)  # transformers 5: a negative count removes that many tokens from the end
             self._fed = keep
         self._logits = None
@@ -231,12 +240,17 @@ def stream_generate(
     Stops at the end-of-sequence token unless ``stop_at_eos`` is False (benchmarks want a fixed length)."""
     check_context(loaded, len(prompt_ids), max_new_tokens)
     stops = stop_ids(loaded) if stop_at_eos else set()
-    stepper = Stepper(loaded, prompt_ids, settings)
-    for _ in range(max_new_tokens):
-        step = stepper.advance()
-        if step.token_id in stops:
-            return
-        yield step
+    decoder = fast.checkout(loaded.model, len(prompt_ids) + max_new_tokens, loaded.info.context_window)
+    try:
+        stepper = Stepper(loaded, prompt_ids, settings, decoder=decoder)
+        for _ in range(max_new_tokens):
+            step = stepper.advance()
+            if step.token_id in stops:
+                return
+            yield step
+    finally:  # also when the caller stops reading early: the decoder's cache is free for the next generation
+        if decoder is not None:
+            fast.release(decoder)
 
 
 def generate_steps(loaded: "LoadedModel", prompt_ids: list[int], settings: SamplingSettings, max_new_tokens: int = 64) -> list[Step]:
