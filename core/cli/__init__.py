@@ -3,7 +3,8 @@
 The parser is built from one module per command group, each with an ``add_commands(sub)`` that registers its
 subcommands and their functions: ``models``, ``sampling`` (generate, next-token), ``shots``, ``train``, ``evaluate`` (eval),
 ``labels``, ``rag``, ``align`` (ppo, dpo, rloo), ``safety`` (score, revise, rlaif),
-``reason`` (sandbox, solve, eval), ``pretrain`` (pretrain, scaling sweep), ``compute`` (memory, chinchilla).
+``reason`` (sandbox, solve, eval), ``pretrain`` (pretrain, scaling sweep), ``compute`` (memory, chinchilla),
+``deploy`` (quantize, prune, distil, compare).
 Add a group by writing its module and one line in ``GROUPS``.
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import align, compute, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
+from core.cli import align, compute, deploy, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
 
-GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain, compute)
+GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain, compute, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:

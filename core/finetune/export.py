@@ -119,6 +119,16 @@ def export_adapter(run: "Run") -> Path:
     return _zip_folder(run.dir / "model", target, f"{run.id}-adapter", ADAPTER_FILES)
 
 
+def export_model(run: "Run") -> Path:
+    """A zip of the run's whole model folder as it is (a full, pruned, distilled or quantised model), kept for later."""
+    if not (run.dir / "model" / "config.json").is_file():
+        raise ValueError(f"Run {run.id} has no saved model to download (it did not finish, or saved an adapter).")
+    target = _exports(run) / f"{run.id}-model.zip"
+    if target.is_file():
+        return target
+    return _zip_folder(run.dir / "model", target, f"{run.id}-model", None)
+
+
 def _exports(run: "Run") -> Path:
     folder = run.dir / "exports"
     folder.mkdir(exist_ok=True)
