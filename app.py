@@ -25,6 +25,9 @@ navigation = st.navigation(
         "Evaluate": [
             st.Page("pages/evaluate.py", title="Evaluation dashboard", icon=":material/leaderboard:"),
         ],
+        "Optimise & deploy": [
+            st.Page("pages/deploy.py", title="Optimise & deploy", icon=":material/speed:"),
+        ],
         "Augment": [
             st.Page("pages/rag.py", title="RAG chat", icon=":material/forum:"),
             st.Page("pages/reasoning.py", title="Reasoning & tools", icon=":material/psychology:"),

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.sampling import SamplingSettings, encode_prompt, stream_generate
+from core.sampling import SamplingSettings, encode_prompt, fast, stream_generate
 from core.ui.frame import run_inside_frame
 from core.ui.guardrail import blocked_prompt, check, guardrail_switch, show_checked
 from core.ui.state import init_state
@@ -69,6 +69,7 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
             f"({count / max(elapsed, 1e-9):.1f} tokens/s) · {used:,} of {loaded.info.context_window:,} context tokens used"
         )
         st.progress(min(used / loaded.info.context_window, 1.0))
+        st.caption(fast.describe(loaded.model))
     except ValueError as err:
         st.error(str(err))
 if guarded and (checked := st.session_state.get("generate.checked")):  # kept, so "Show the text" can rerun the page

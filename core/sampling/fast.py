@@ -11,7 +11,8 @@ A compiled decoder owns one cache, so it serves one generation at a time: ``chec
 (busy, compiling, failed or switched off), and the caller falls back to the eager loop. ``LAB_COMPILE=0`` switches it
 off (the tests do, except those about it).
 
-Holds: ``bucket_length``, ``Decoder``, ``checkout``/``release``, ``compile_now`` (wait for one) and ``status``.
+Holds: ``bucket_length``, ``Decoder``, ``checkout``/``release``, ``prepare`` (start compiling), ``compile_now`` (wait
+for one), ``status`` and ``describe`` (one line for a page).
 
 Does not hold: sampling (``core.sampling.stages``) or the step-by-step generator that uses this (``generation``).
 """
@@ -142,6 +143,27 @@ def checkout(model: Any, needed: int, window: int) -> Decoder | None:
 
 def release(decoder: Decoder) -> None:
     decoder.lock.release()
+
+
+def prepare(model: Any, window: int, needed: int = BUCKETS[0]) -> None:
+    """Start compiling the shortest cache length in the background, as soon as a shared model has loaded."""
+    if compile_enabled() and supported(model):
+        _slot(model, bucket_length(needed, window))
+
+
+def describe(model: Any) -> str:
+    """One line for a page: which decode path serves this model and how long compiling took."""
+    if not compile_enabled():
+        return "Decode: the eager loop (compiling is off: LAB_COMPILE=0)."
+    if not supported(model):
+        return "Decode: the eager loop (adapters switch per call, so this model is not compiled)."
+    rows = status(model)
+    if not rows:
+        return "Decode: the eager loop; the compiled step is made the first time it is needed."
+    parts = [f"{r['cache_length']} tokens: " + {"ready": f"compiled in {r['seconds']:.0f} s",
+                                                 "compiling": "compiling in the background (the eager loop serves meanwhile)",
+                                                 "failed": "failed, the eager loop serves"}[r["state"]] for r in rows]
+    return "Decode step (static cache) " + "; ".join(parts) + "."
 
 
 def compile_now(model: Any, needed: int, window: int) -> dict[str, Any]:

@@ -188,7 +188,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def formats_section() -> None:
+def formats_section(prefix: str = "compute") -> None:
+    """The number formats table, and storing one value in each (widget keys under ``prefix``)."""
     st.dataframe(pd.DataFrame([{"format": f.name, "bits": f.bits, "sign": f.sign_bits, "exponent": f.exponent_bits,
                                 "mantissa": f.mantissa_bits, "largest": f"{f.max_value:.4g}",
                                 "smallest normal": "" if f.min_normal is None else f"{f.min_normal:.3g}",
@@ -196,9 +197,9 @@ def formats_section() -> None:
                                 "bytes per value": f.bytes_per_value} for f in compute.FORMATS.values()]),
                  hide_index=True)
     c1, c2 = st.columns(2)
-    value = c1.number_input("Store a value", -1e6, 1e6, 3.14159265, format="%.8f", key="compute.value")
+    value = c1.number_input("Store a value", -1e6, 1e6, 3.14159265, format="%.8f", key=f"{prefix}.value")
     absmax = c2.number_input("Largest magnitude in its block (integer formats)", 1e-6, 1e6, max(abs(value), 1.0),
-                             format="%.4g", key="compute.absmax", help="int8/int4 keep round(value / scale) with "
+                             format="%.4g", key=f"{prefix}.absmax", help="int8/int4 keep round(value / scale) with "
                              "scale = absmax / 127 (or / 7): the block's largest weight sets the step.")
     rows = []
     for name, fmt in compute.FORMATS.items():

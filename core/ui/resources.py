@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _shared_model(name: str, precision: str) -> models.LoadedModel:
     # st.cache_resource computes a key once even when several sessions ask at the same time.
-    return models.load_model(name, precision=precision)
+    loaded = models.load_model(name, precision=precision)
+    from core.sampling import fast
+
+    fast.prepare(loaded.model, loaded.info.context_window)  # compile the decode step in the background (LAB_COMPILE)
+    return loaded
 
 
 def shared_model(name: str, precision: str = "auto") -> models.LoadedModel:

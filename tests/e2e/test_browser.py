@@ -542,3 +542,22 @@ def test_inside_the_model_shows_the_forward_pass_and_the_logit_lens(app_url, bro
     assert page.locator(".js-plotly-plot").filter(visible=True).count() >= 1, "the layer x position heatmap"
     screenshot(page, "inside-lens")
     page.close()
+
+
+def test_optimise_quantises_the_model_and_the_comparison_shows_the_variant(app_url, browser):
+    page = open_page(browser, app_url + "/deploy", 1700)
+    page.get_by_role("button", name="Quantise").click()
+    # The run quantises, saves, then measures the variant and its base (perplexity, accuracy, tokens/s).
+    page.locator('[data-testid="stMetric"]', has_text="Perplexity").wait_for(timeout=600_000)
+    wait_for_app(page)
+    assert_no_exception(page, "quantised")
+    screenshot(page, "deploy-quantise")
+    page.get_by_role("tab", name="Compare").click()
+    wait_for_app(page)
+    page.get_by_text("Smaller and better is down-left").wait_for(timeout=30_000)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    expect(table).to_contain_text("quantised int8")
+    expect(table).to_contain_text("base (float32)")
+    assert_no_exception(page, "compare")
+    screenshot(page, "deploy-compare")
+    page.close()
