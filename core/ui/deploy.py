@@ -78,7 +78,7 @@ def distil_form() -> None:
     teacher = source_models("deploy.d_teacher", "Teacher")
     c1, c2, c3, c4 = st.columns(4)
     drop = c1.number_input("Student: layers dropped", 1, 200, 10, key="deploy.d_drop", help=h("drop_layers"))
-    steps = c2.number_input("Steps", 1, 5000, 20, key="deploy.d_steps", help=h("max_steps"))
+    steps = c2.number_input("Steps", 1, 5000, 10, key="deploy.d_steps", help=h("max_steps"))
     temperature = c3.number_input("Temperature τ", 0.1, 20.0, 2.0, 0.5, key="deploy.d_temperature", help=h("temperature"))
     alpha = c4.slider("α (distillation share)", 0.05, 1.0, 0.9, 0.05, key="deploy.d_alpha", help=h("alpha"))
     settings = {"teacher": teacher, "drop_layers": int(drop), "max_steps": int(steps), "temperature": temperature,
