@@ -12,7 +12,7 @@ from core.ui.finetune import DEFAULT_LR, METHOD_TITLES, comparison_panel, method
 from core.ui.finetune_preview import data_preview
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
-from core.ui.state import current_model_name, current_precision
+from core.ui.state import current_model_name, float_precision
 from core.ui.widgets import help_for, human_count
 
 run_inside_frame()
@@ -52,10 +52,10 @@ except ValueError as err:
 
 st.subheader("Data preview")
 st.caption("The first rows as the trainer sees them: green tokens count in the loss (label ≠ -100), the prompt does not.")
-preview = data_preview(config, shared_model(base, current_precision()).tokenizer)
+preview = data_preview(config, shared_model(base, float_precision()).tokenizer)
 
 st.subheader("Before you start")
-guess = estimate(shared_model(base, current_precision()).model, config)
+guess = estimate(shared_model(base, float_precision()).model, config)
 c1, c2 = st.columns([1, 3])
 c1.metric("Trainable parameters", human_count(guess.trainable), help=f"of {human_count(guess.total)}")
 c1.caption(f"{guess.share:.3%} of the model")
@@ -85,7 +85,7 @@ selected = st.selectbox("Run", ids, key="finetune.run")
 run_monitor(selected)
 selected_run = jobs.get_run(selected)
 if selected_run.state == "done":
-    comparison_panel(selected_run, current_precision())
+    comparison_panel(selected_run, float_precision())
     panels.export_panel(selected_run)
 panels.forgetting_across_runs(runs)
 with st.expander("Compare runs"):

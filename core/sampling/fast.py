@@ -5,7 +5,9 @@ them is as large as the arithmetic. ``torch.compile`` fuses them into a few kern
 ``StaticCache`` sized in advance (``max_cache_len``) instead of one that grows. So the cache length is rounded up to a
 bucket (256, 512, 1024 ... tokens) and each (model, bucket) compiles once, in a background thread, the first time a
 generation asks for it; until it is ready the eager loop with the growing cache serves (it is faster than the eager
-static one here). Inductor's artefacts go under ``$LAB_HOME/torch-compile`` so a restart compiles faster.
+static one here). Right after compiling, a few steps are timed both ways and the compiled step is used only where it
+is clearly faster (Gemma 3's sliding-window cache made it 8x slower than eager in float32). Inductor's artefacts go
+under ``$LAB_HOME/torch-compile`` so a restart compiles faster.
 
 A compiled decoder owns one cache, so it serves one generation at a time: ``checkout`` hands it out or returns None
 (busy, compiling, failed or switched off), and the caller falls back to the eager loop. ``LAB_COMPILE=0`` switches it
@@ -75,9 +77,10 @@ class Decoder:
 
 @dataclass
 class _Slot:
-    state: str = "compiling"  # compiling, ready, failed
+    state: str = "compiling"  # compiling, ready, slower (not used: the eager loop is faster), failed
     decoder: Decoder | None = None
     seconds: float = 0.0
+    speedup: float = 0.0  # eager / compiled seconds per step, measured after compiling
     error: str = ""
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -99,18 +102,38 @@ def _build(model: Any, length: int) -> Decoder:
         return model(input_ids=token, cache=cache, cache_position=position, use_cache=True).logits[:, -1]
 
     decoder = Decoder(model, cache, length, torch.compile(step, dynamic=False))
-    eos = 0
-    decoder.feed([eos, eos], 0)  # an eager prefill, then two compiled steps: the first compiles, the second checks
-    decoder.feed([eos], 2)
-    decoder.feed([eos], 3)
+    decoder.feed([0, 0], 0)  # an eager prefill, then a compiled step: this one compiles
+    decoder.feed([0], 2)
     return decoder
+
+
+def _pays(decoder: Decoder, steps: int = 4) -> tuple[float, float]:
+    """Seconds per step compiled and eager, on the same cache: compiling pays only when the first is smaller (a model
+    whose cache makes the compiled step recompile at every position would be many times slower)."""
+    import torch
+
+    eager = Decoder(decoder.model, decoder.cache, decoder.length, lambda token, position: decoder.model(
+        input_ids=token, cache=decoder.cache, cache_position=position, use_cache=True).logits[:, -1])
+    timings = []
+    for candidate in (decoder, eager):
+        with torch.inference_mode():
+            start = time.perf_counter()
+            for i in range(steps):
+                candidate.feed([0], 3 + i)
+        timings.append((time.perf_counter() - start) / steps)
+    return timings[0], timings[1]
 
 
 def _compile(slot: _Slot, model: Any, length: int) -> None:
     start = time.perf_counter()
     try:
-        slot.decoder = _build(model, length)
-        slot.state = "ready"
+        decoder = _build(model, length)
+        compiled, eager = _pays(decoder)
+        slot.speedup = round(eager / compiled, 2)
+        if compiled < 0.9 * eager:  # the eager static cache is itself slower than the growing one: ask for a margin
+            slot.decoder, slot.state = decoder, "ready"
+        else:
+            slot.state, slot.error = "slower", f"compiled {compiled * 1000:.0f} ms a step, eager {eager * 1000:.0f} ms"
     except Exception as err:  # noqa: BLE001 - any compiler failure means "use the eager loop", reported in status
         slot.state, slot.error = "failed", f"{type(err).__name__}: {err}"[:500]
     slot.seconds = time.perf_counter() - start
@@ -160,7 +183,8 @@ def describe(model: Any) -> str:
     rows = status(model)
     if not rows:
         return "Decode: the eager loop; the compiled step is made the first time it is needed."
-    parts = [f"{r['cache_length']} tokens: " + {"ready": f"compiled in {r['seconds']:.0f} s",
+    parts = [f"{r['cache_length']} tokens: " + {"ready": f"compiled in {r['seconds']:.0f} s, {r['speedup']:.2f}x eager",
+                                                 "slower": f"compiled but not used ({r['error']})",
                                                  "compiling": "compiling in the background (the eager loop serves meanwhile)",
                                                  "failed": "failed, the eager loop serves"}[r["state"]] for r in rows]
     return "Decode step (static cache) " + "; ".join(parts) + "."
@@ -169,12 +193,13 @@ def describe(model: Any) -> str:
 def compile_now(model: Any, needed: int, window: int) -> dict[str, Any]:
     """Compile (or wait for) the decoder of this length, and say how it went: for benchmarks and tests."""
     slot = _slot(model, bucket_length(needed, window), background=False)
-    return {"state": slot.state, "seconds": round(slot.seconds, 1), "error": slot.error}
+    return {"state": slot.state, "seconds": round(slot.seconds, 1), "error": slot.error, "speedup": slot.speedup}
 
 
 def status(model: Any) -> list[dict[str, Any]]:
     """What has been compiled for this model: one row per cache length (state, seconds, error)."""
     with _slots_lock:
         rows = [(length, slot) for (key, length), slot in _slots.items() if key == id(model)]
-    return [{"cache_length": length, "state": slot.state, "seconds": round(slot.seconds, 1), "error": slot.error}
+    return [{"cache_length": length, "state": slot.state, "seconds": round(slot.seconds, 1), "error": slot.error,
+             "speedup": slot.speedup}
             for length, slot in sorted(rows, key=lambda row: row[0])]

@@ -33,3 +33,9 @@ def current_model_name() -> str:
 def current_precision() -> str:
     init_state()
     return st.session_state["model.precision"]
+
+
+def float_precision() -> str:
+    """The sidebar's precision for work on float weights (training estimates, adapters): int8 reads as float32."""
+    precision = current_precision()
+    return "float32" if precision == "int8" else precision

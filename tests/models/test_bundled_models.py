@@ -59,3 +59,22 @@ def test_gemma_is_a_base_model_without_chat_template():
     info = models.load_model("gemma-3-270m").info
     assert info.source == "bundled" and not info.is_instruct and not info.has_chat_template
     assert info.vocab_size == 262144 and info.context_window == 32768
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma-3-270m"])
+def test_int8_serving_keeps_greedy_equal_to_generate_and_close_to_float32(name):
+    """The fast precision on the real models: the app's loop gives model.generate's tokens, and the int8 model's
+    next-token logits stay within 10% of float32's largest logit, its top token mostly the same."""
+    from core.deploy.quantize import logit_drift
+    from core.sampling import stream_generate
+
+    loaded = models.load_model(name, precision="int8")
+    ids = encode_prompt(loaded, "The history of the lighthouse", chat=False)
+    ours = [s.token_id for s in stream_generate(loaded, ids, SamplingSettings(temperature=0), 24, stop_at_eos=False)]
+    with torch.inference_mode():
+        reference = loaded.model.generate(torch.tensor([ids]), max_new_tokens=24, min_new_tokens=24, do_sample=False)
+    assert ours == reference[0, len(ids):].tolist()
+    base = models.load_model(name, precision="float32")
+    drift = logit_drift(base.model, loaded.model, base.tokenizer)
+    assert drift["logit_error"] < 0.10 and drift["top1_agreement"] > 0.8, drift
+    assert loaded.info.memory_bytes < 0.4 * base.info.memory_bytes
