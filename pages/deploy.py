@@ -32,7 +32,8 @@ with quantise:
     st.markdown(
         "Post-training quantisation keeps each weight as an 8-bit or 4-bit integer times a shared scale. Decoding one "
         "token reads every weight once, so on a CPU fewer bytes per weight is also more tokens per second, as long as "
-        "a kernel multiplies the small integers directly (int8 does here; int4's kernel is slower than float32 here)."
+        "a kernel multiplies the small integers directly (PyTorch's int8 and int4 CPU kernels do). The Compare tab shows what "
+        "each costs in perplexity and accuracy."
     )
     quantize_form()
     with st.expander("Number formats: bits of sign, exponent and mantissa, range, and the error of storing a value"):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 JOB = "core.deploy.quantize:quantize_job"
 METHODS = {
     "int8": "int8 weights, one scale per row (4x smaller than float32; PyTorch's int8 CPU kernel)",
-    "int4": "int4 weights, a scale and zero per 32 weights (about 7x smaller; PyTorch's int4 CPU kernel)",
+    "int4": "int4 weights, a scale and zero per 32 weights (about 7x smaller on disk; PyTorch's int4 CPU kernel)",
 }
 # Methods people ask for that need a GPU: the message says why and what to choose instead.
 NOT_ON_CPU = {
@@ -41,8 +41,8 @@ class QuantizeConfig(DictConfig):
     KIND = "quantisation"
 
     base_model: str = field(default=DEFAULT_MODEL, metadata={"help": "The model to quantise: a bundled name or run:<id>."})
-    scheme: str = field(default="int8", metadata={"help": "int8: 4x smaller, faster on this CPU; int4: about 7x smaller, "
-                                                  "slower here (its kernel is not tuned for one token at a time)."})
+    scheme: str = field(default="int8", metadata={"help": "int8: 4x smaller than float32 and faster on a CPU; int4: "
+                                                  "smaller still on disk, with a larger rounding error."})
 
     def __post_init__(self) -> None:
         if self.scheme in NOT_ON_CPU:

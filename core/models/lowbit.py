@@ -3,9 +3,9 @@
 Decoding one token reads every weight once, so at batch 1 speed is bounded by bytes per weight. PyTorch ships CPU
 kernels for this case: ``torch._weight_int8pack_mm`` (int8 weights x bfloat16 activations, the kernel gpt-fast's CPU
 path uses) and ``torch._weight_int4pack_mm_for_cpu`` (int4 in groups of 32). Measured on the 2-core machine, one vector
-times a 1536x576 weight: float32 164 us, int8 91 us (the same kernel with float32 activations: 1.4 ms), int4 about 10x
-slower than float32 (smaller, not faster here). So a low-bit layer casts its input to bfloat16, multiplies and returns
-float32; norms, attention and residuals stay float32.
+times a 1536x576 weight: float32 164 us, int8 91 us (the same kernel with float32 activations: 1.4 ms). So a low-bit
+layer casts its input to bfloat16, multiplies and returns float32; norms, attention and residuals stay float32. In
+memory an int4 layer keeps both the file's form (two levels a byte) and the kernel's packed copy.
 
 Why not torchao (measured with torchao 0.18 on torch 2.13, CPU): its int8 weight-only path converts the int8 weight
 back to float on every call (slower than float32), int8 dynamic activation took 21.7 ms for that layer (130x float32),

@@ -43,8 +43,13 @@ def bucket_length(needed: int, window: int) -> int:
 
 
 def supported(model: Any) -> bool:
-    """Plain transformers models; PEFT models and adapter views (they switch adapters per call) take the eager loop."""
-    return hasattr(model, "config") and not hasattr(model, "peft_config") and not hasattr(model, "host")
+    """Plain transformers models with full attention in every layer. PEFT models and adapter views (they switch
+    adapters per call) and sliding-window models (Gemma 3: its cache made the compiled step recompile at every
+    position, 20-29 s a step) take the eager loop."""
+    if not hasattr(model, "config") or hasattr(model, "peft_config") or hasattr(model, "host"):
+        return False
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return "sliding_attention" not in (getattr(config, "layer_types", None) or ())
 
 
 @dataclass
@@ -108,20 +113,24 @@ def _build(model: Any, length: int) -> Decoder:
 
 
 def _pays(decoder: Decoder, steps: int = 4) -> tuple[float, float]:
-    """Seconds per step compiled and eager, on the same cache: compiling pays only when the first is smaller (a model
-    whose cache makes the compiled step recompile at every position would be many times slower)."""
+    """Seconds per step compiled and eager, on the same cache: compiling pays only when the first is smaller. The
+    compiled steps stop early once they have taken longer than all the eager ones (a step that recompiles)."""
     import torch
 
-    eager = Decoder(decoder.model, decoder.cache, decoder.length, lambda token, position: decoder.model(
-        input_ids=token, cache=decoder.cache, cache_position=position, use_cache=True).logits[:, -1])
-    timings = []
-    for candidate in (decoder, eager):
-        with torch.inference_mode():
-            start = time.perf_counter()
-            for i in range(steps):
-                candidate.feed([0], 3 + i)
-        timings.append((time.perf_counter() - start) / steps)
-    return timings[0], timings[1]
+    def eager_step(token: Any, position: Any) -> Any:
+        return decoder.model(input_ids=token, cache=decoder.cache, cache_position=position, use_cache=True).logits[:, -1]
+
+    eager = Decoder(decoder.model, decoder.cache, decoder.length, eager_step)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for i in range(steps):
+            eager.feed([0], 3 + i)
+        eager_total = time.perf_counter() - start
+        start, done = time.perf_counter(), 0
+        while done < steps and time.perf_counter() - start <= eager_total:
+            decoder.feed([0], 3 + done)
+            done += 1
+    return (time.perf_counter() - start) / max(done, 1), eager_total / steps
 
 
 def _compile(slot: _Slot, model: Any, length: int) -> None:
@@ -179,7 +188,7 @@ def describe(model: Any) -> str:
     if not compile_enabled():
         return "Decode: the eager loop (compiling is off: LAB_COMPILE=0)."
     if not supported(model):
-        return "Decode: the eager loop (adapters switch per call, so this model is not compiled)."
+        return "Decode: the eager loop (adapters or a sliding-window cache: this model is not compiled)."
     rows = status(model)
     if not rows:
         return "Decode: the eager loop; the compiled step is made the first time it is needed."
@@ -192,6 +201,8 @@ def describe(model: Any) -> str:
 
 def compile_now(model: Any, needed: int, window: int) -> dict[str, Any]:
     """Compile (or wait for) the decoder of this length, and say how it went: for benchmarks and tests."""
+    if not supported(model):
+        return {"state": "not compiled", "seconds": 0.0, "error": "adapters or a sliding-window cache", "speedup": 0.0}
     slot = _slot(model, bucket_length(needed, window), background=False)
     return {"state": slot.state, "seconds": round(slot.seconds, 1), "error": slot.error, "speedup": slot.speedup}
 
