@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from core.cli.common import read_settings
+
 METHODS = ("ppo", "dpo", "rloo")
 
 
@@ -40,16 +42,9 @@ def job(method: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from core.jobs import RunContext
 
-    try:
-        raw = yaml.safe_load(args.config.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"Cannot read {args.config}: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError(f"{args.config} must hold settings (a YAML mapping).")
+    raw = read_settings(args.config)
     if raw.get("method", args.method) != args.method:
         raise ValueError(f"{args.config} is a {raw['method']} config; run it with `lab align {raw['method']}`.")
     raw = {**raw, "task": "align", "method": args.method}

@@ -1,8 +1,9 @@
-"""Pieces several command groups share: model and sampling options, and argument types."""
+"""Pieces several command groups share: model and sampling options, argument types, reading a YAML config."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core import models
 
@@ -44,3 +45,16 @@ def int_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def read_settings(path: Path) -> dict:
+    """A YAML config file's settings (a mapping), or ValueError saying why it cannot be read."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"Cannot read {path}: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold settings (a YAML mapping).")
+    return raw

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from core.cli.common import read_settings
+
 SUMMARY = (("size_bytes", "memory (bytes)"), ("size_ratio", "memory / float32 base"), ("perplexity", "perplexity"),
            ("perplexity_ratio", "perplexity / base"), ("tokens_per_s", "tokens/s"), ("tokens_per_s_base", "base tokens/s"),
            ("accuracy", "knowledge_mc acc"), ("path", "saved in"))
@@ -46,15 +48,7 @@ def settings(args: argparse.Namespace) -> dict:
             raise ValueError("Say how to prune: --drop-layers N, --mlp-fraction F or --sparsity S.")
         return {"base_model": args.model, "drop_layers": args.drop_layers, "mlp_fraction": args.mlp_fraction,
                 "sparsity": args.sparsity}
-    import yaml
-
-    try:
-        raw = yaml.safe_load(args.config.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"Cannot read {args.config}: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError(f"{args.config} must hold settings (a YAML mapping).")
-    return raw
+    return read_settings(args.config)
 
 
 def run_variant(args: argparse.Namespace) -> int:
