@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from core import jobs
 from core.deploy import quantize, variants
 from core.models import ModelError, load_model
 
@@ -48,14 +47,14 @@ def test_logit_drift_is_zero_for_the_same_model_and_small_for_int8(tiny_loaded):
 QUICK = {"text_limit": 3, "mc_limit": 4, "new_tokens": 8}
 
 
-def test_quantize_run_saves_a_variant_that_loads_by_run_name_and_is_measured(tiny_wide_dir):
-    scheme = "int8"  # int4's folder and layers: tests/models/test_lowbit.py
-    run = variants.start_variant("quantize", {"base_model": str(tiny_wide_dir), "scheme": scheme}, measure=QUICK)
-    run = jobs.wait_for(run.id, timeout=300)
+def check_quantized_run(run, scheme: str = "int8") -> None:
+    """What a finished quantisation run must hold: a variant that loads by run name, measured beside its base.
+    Called by the page test (tests/pages/test_deploy.py), which starts the run through the Quantise form: one child
+    run covers the page and the job."""
     assert run.state == "done", (run.state, run.status.get("error"), (run.dir / "log.txt").read_text()[-2000:])
     result = run.status["result"]
     assert result["path"].endswith("model") and result["method"] == scheme
-    # the int8 (or int4) tensors and scales: well under half of float32 in memory, and on disk
+    # the int8 tensors and scales: well under half of float32 in memory, and on disk
     assert result["size_ratio"] < 0.5 and result["disk_bytes"] < 0.5 * result["size_bytes_base"]
     assert math.isfinite(result["perplexity"]) and 0.5 < result["perplexity_ratio"] < 2
     assert result["tokens_per_s"] > 0 and result["tokens_per_s_base"] > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core import jobs
 from core.deploy import variants
-from tests.deploy.test_quantize import QUICK
+from tests.deploy.test_quantize import QUICK, check_quantized_run
 from tests.pages.helpers import page_test
 
 
@@ -25,7 +25,7 @@ def test_quantise_starts_a_variant_run_and_the_comparison_shows_it(tiny_wide_dir
     assert not at.exception and not at.error
     [run] = jobs.list_runs(variants.JOB)
     assert run.config["scheme"] == "int8" and run.config["base_model"] == str(tiny_wide_dir)
-    assert jobs.wait_for(run.id, timeout=300).state == "done", run.log_tail()
+    check_quantized_run(jobs.wait_for(run.id, timeout=300))
     at = page_test("deploy", tiny_wide_dir).run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "pareto" in d.value.columns)
