@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from core.ui.classroom import account_box, is_teacher, sign_in_gate
 from core.ui.widgets import model_picker
 
 st.set_page_config(page_title="LLM Lifecycle Lab", page_icon=":material/science:", layout="wide")
+sign_in_gate()  # in a class: nothing but the sign-in form until this session is signed in
 
 # Sections follow the course's project lifecycle. Add a page here when it is built; no placeholders.
 navigation = st.navigation(
@@ -36,9 +38,12 @@ navigation = st.navigation(
             st.Page("pages/safety.py", title="Responsible AI", icon=":material/shield:"),
         ],
     }
+    # The teacher (or a laptop's one user) also sees the class: accounts, labels, the run queue, memory.
+    | ({"Class": [st.Page("pages/classroom.py", title="Class dashboard", icon=":material/groups:")]} if is_teacher() else {})
 )
 
 with st.sidebar:
+    account_box()
     st.subheader("Model")
     model_picker()
 

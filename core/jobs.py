@@ -10,6 +10,10 @@ A job is a function ``job(ctx: RunContext) -> dict | None``: it reads ``ctx.conf
 checks ``ctx.should_stop()`` between steps, saves checkpoints under ``ctx.checkpoints`` and, when ``ctx.resume`` is
 True, continues from the last one. What it returns is stored in status.json as ``result``.
 
+A run records its owner (the acting user, ``core.classroom.accounts``); cancelling, resuming and deleting take the
+acting user and refuse another student's run. The child waits its turn in the fair queue (``core.classroom.queue``)
+before its job starts: a run is "queued" until then.
+
 Does not hold: what the jobs do (``core.finetune.train`` and friends) or any UI.
 """
 
@@ -32,6 +36,8 @@ from typing import Any, Callable
 import yaml
 
 from core.checkpoints import SAVING_FLAG
+from core.classroom import queue
+from core.classroom.accounts import Actor, acting, check_owner, set_process_actor
 from core.files import disk_full_guard, read_jsonl_rows, write_json_atomic
 from core.paths import RUN_ID, ensure_dir, runs_dir, safe_name
 from core.paths import run_dir as _run_dir
@@ -88,6 +94,10 @@ class Run:
     def finished(self) -> bool:
         return self.state in FINISHED
 
+    @property
+    def owner(self) -> str | None:
+        return self.status.get("owner")
+
     def refresh(self) -> "Run":
         self.config = read_config(self.dir)
         self.status = read_json(self.dir / "status.json")
@@ -135,9 +145,12 @@ def _alive(pid: Any) -> bool:
 # ---------------------------------------------------------------- the app's side
 
 
-def start_run(target: str, config: dict[str, Any], name: str | None = None) -> Run:
-    """Create the run folder and start the child. ``target`` is "module:function" of the job."""
+def start_run(target: str, config: dict[str, Any], name: str | None = None, actor: Actor | None = None) -> Run:
+    """Create the run folder and start the child, owned by the acting user. ``target`` is "module:function" of the job.
+    A student with a run already waiting, or a full queue, gets a RunError."""
     _resolve(target)  # fail here, in the app, if the job does not exist
+    owner = acting(actor)
+    queue.check_can_queue(owner)
     base = time.strftime("%Y%m%d-%H%M%S-") + (safe_name(name) if name else uuid.uuid4().hex[:6])
     for attempt in range(1, 100):  # two runs of the same name started within one second get -2, -3...
         run_id = base if attempt == 1 else f"{base}-{attempt}"
@@ -152,7 +165,7 @@ def start_run(target: str, config: dict[str, Any], name: str | None = None) -> R
     try:
         with disk_full_guard(f"run {run_id}"):
             (run_dir / "config.yaml").write_text(yaml.safe_dump({"target": target, **config}, sort_keys=False))
-            write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time()})
+            write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time(), "owner": owner.name})
     except Exception:
         shutil.rmtree(run_dir, ignore_errors=True)  # no half-made run in the list
         raise
@@ -163,8 +176,9 @@ def _launch(run: Run, resume: bool) -> Run:
     # Only the child writes "running" (with its pid) and the ending; the app writes "queued" before the start, so
     # the two never overwrite each other's news.
     (run.dir / CANCEL_FLAG).unlink(missing_ok=True)
+    (run.dir / queue.QUEUE_FILE).unlink(missing_ok=True)
     status = read_json(run.dir / "status.json")
-    write_json_atomic(run.dir / "status.json", {**status, "state": "queued"})
+    write_json_atomic(run.dir / "status.json", {**status, "state": "queued", "queued": time.time()})
     args = [sys.executable, "-m", "core.jobs", "run", str(run.dir)] + (["--resume"] if resume else [])
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
@@ -206,10 +220,12 @@ def active_runs(target: str) -> list[Run]:
     return [run for run in list_runs(target) if not run.finished]
 
 
-def cancel_run(run_id: str, grace: float = 8.0, save_grace: float = 300.0) -> Run:
+def cancel_run(run_id: str, grace: float = 8.0, save_grace: float = 300.0, actor: Actor | None = None) -> Run:
     """Ask the run to stop (it finishes its step and keeps its last checkpoint); kill it after ``grace`` seconds, but
-    never in the middle of a save: while the run shows its saving flag, wait up to ``save_grace`` seconds more."""
+    never in the middle of a save: while the run shows its saving flag, wait up to ``save_grace`` seconds more.
+    A waiting run leaves the queue. Only its owner or the teacher may cancel it."""
     run = get_run(run_id)
+    check_owner(actor, run.owner, f"Run {run_id!r}")
     if run.finished:
         return run
     (run.dir / CANCEL_FLAG).touch()
@@ -235,9 +251,10 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def resume_run(run_id: str) -> Run:
-    """Start a cancelled or failed run again; the job continues from its last checkpoint."""
+def resume_run(run_id: str, actor: Actor | None = None) -> Run:
+    """Start a cancelled or failed run again (it queues like a new one); the job continues from its last checkpoint."""
     run = get_run(run_id)
+    queue.check_can_queue(check_owner(actor, run.owner, f"Run {run_id!r}"))
     if not run.finished:
         raise RunError(f"Run {run_id!r} is still {run.state}.")
     if run.state == "done":
@@ -245,8 +262,9 @@ def resume_run(run_id: str) -> Run:
     return _launch(run, resume=True)
 
 
-def delete_run(run_id: str) -> None:
+def delete_run(run_id: str, actor: Actor | None = None) -> None:
     run = get_run(run_id)
+    check_owner(actor, run.owner, f"Run {run_id!r}")
     if not run.finished:
         raise RunError(f"Run {run_id!r} is {run.state}; cancel it before deleting it.")
     shutil.rmtree(run.dir)
@@ -304,9 +322,18 @@ def run_child(run_dir: Path, resume: bool = False) -> int:
         ctx._stop_requested = True  # finish the current step, save, and return
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    status = {**read_json(status_path), "state": "running", "pid": os.getpid(), "started": time.time()}
-    status.pop("error", None)
-    write_json_atomic(status_path, status)
+    # The job acts for the run's owner: what it may touch was checked when the run was started.
+    set_process_actor(Actor(read_json(status_path).get("owner") or "local", "teacher"))
+    status: dict[str, Any] = {}
+
+    def start() -> None:  # called inside the queue's lock: the next waiting run sees this one running
+        status.update({**read_json(status_path), "state": "running", "pid": os.getpid(), "started": time.time()})
+        status.pop("error", None)
+        write_json_atomic(status_path, status)
+
+    if not queue.wait_for_turn(run_dir, ctx.should_stop, start):
+        write_json_atomic(status_path, {**read_json(status_path), "state": "cancelled", "ended": time.time()})
+        return 0
     try:
         result = _resolve(config["target"])(ctx)
     except Exception as err:  # noqa: BLE001 - any failure of the job becomes its status, with the reason

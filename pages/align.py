@@ -23,6 +23,7 @@ from core.ui.align import (
     run_results,
     tradeoff_panel,
 )
+from core.ui.classroom import current_actor
 from core.ui.frame import run_inside_frame
 from core.ui.runs import follow_run
 from core.ui.widgets import help_for
@@ -65,7 +66,7 @@ if st.button("Start aligning", type="primary", key="align.start", icon=":materia
     except ValueError as err:
         st.error(str(err))
     else:
-        st.session_state["align.run"] = jobs.start_run(align_runs.ALIGN_JOBS[method], config.to_dict(), name=method).id
+        st.session_state["align.run"] = jobs.start_run(align_runs.ALIGN_JOBS[method], config.to_dict(), name=method, actor=current_actor()).id
 
 runs = align_runs.align_runs()
 if runs:

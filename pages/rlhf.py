@@ -5,6 +5,7 @@ import streamlit as st
 from core import jobs, store
 from core.models import BUNDLED
 from core.rlhf import JOB, METHODS, RewardConfig
+from core.ui.classroom import current_actor
 from core.ui.frame import run_inside_frame
 from core.ui.guardrail import guardrail_switch
 from core.ui.rlhf import (
@@ -75,7 +76,7 @@ with reward_tab:
         except ValueError as err:
             st.error(str(err))
         else:
-            st.session_state["rlhf.reward_run"] = jobs.start_run(JOB, config.to_dict(), name=f"reward-{method}").id
+            st.session_state["rlhf.reward_run"] = jobs.start_run(JOB, config.to_dict(), name=f"reward-{method}", actor=current_actor()).id
     runs = jobs.list_runs(JOB)
     if runs:
         ids = [r.id for r in runs]

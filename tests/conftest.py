@@ -16,6 +16,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("LAB_MODEL_CACHE", str(ROOT / ".lab" / "models"))
 # torch.compile of the decode step takes a minute per model on 2 cores: only the tests about it switch it on.
 os.environ["LAB_COMPILE"] = "0"
+os.environ["LAB_BCRYPT_ROUNDS"] = "4"  # bcrypt's lowest cost: a hash in ms, not 0.25 s (the app uses 12)
+os.environ.pop("LAB_AUTH", None)  # sign-in off unless a test turns it on
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ The parser is built from one module per command group, each with an ``add_comman
 subcommands and their functions: ``models``, ``sampling`` (generate, next-token), ``shots``, ``train``, ``evaluate`` (eval),
 ``labels``, ``rag``, ``align`` (ppo, dpo, rloo), ``safety`` (score, revise, rlaif),
 ``reason`` (sandbox, solve, eval), ``pretrain`` (pretrain, scaling sweep), ``compute`` (memory, chinchilla),
-``deploy`` (quantize, prune, distil, compare).
+``deploy`` (quantize, prune, distil, compare), ``class`` (init, add-students, reset-password, list).
 Add a group by writing its module and one line in ``GROUPS``.
 Errors a user can fix print one line to stderr and exit with status 2; nothing here imports streamlit.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import align, compute, deploy, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
+from core.cli import align, classroom, compute, deploy, evaluate, labels, models, pretrain, rag, reason, safety, sampling, shots, train
 
-GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain, compute, deploy)
+GROUPS = (models, sampling, shots, train, align, evaluate, labels, rag, safety, reason, pretrain, compute, deploy, classroom)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.classroom.accounts import LOCAL, set_process_actor
+
     args = build_parser().parse_args(argv)
+    set_process_actor(LOCAL)  # whoever has the server's shell acts as the teacher
     try:
         return args.func(args)
     except ValueError as err:  # ModelError and settings errors: the user can fix these
@@ -37,3 +40,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        set_process_actor(None)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core import jobs
 
 if TYPE_CHECKING:
+    from core.classroom.accounts import Actor
     from core.jobs import Run, RunContext
 
 JOB = "core.deploy.variants:variant_job"
@@ -51,7 +52,8 @@ def check_variant(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     return _checker(kind)(settings)
 
 
-def start_variant(kind: str, settings: dict[str, Any], measure: dict[str, int] | None = None) -> "Run":
+def start_variant(kind: str, settings: dict[str, Any], measure: dict[str, int] | None = None,
+                  actor: "Actor | None" = None) -> "Run":
     """Check the settings and start the run. ``measure`` can shorten the measurements (text_limit, mc_limit,
     new_tokens; see core.deploy.measure) - for quick checks; the page and the CLI use the defaults."""
     from core.deploy.measure import check_limits
@@ -60,7 +62,7 @@ def start_variant(kind: str, settings: dict[str, Any], measure: dict[str, int] |
     config = {**checked, "task": "deploy", "variant": kind, "method": "quantized" if kind == "quantize" else "full",
               "base_model": base_of(kind, checked), "measure": check_limits(measure or {})}
     suffix = checked.get("scheme") if kind == "quantize" else kind
-    return jobs.start_run(JOB, config, name=f"{suffix}-{config['base_model'].replace('run:', '')}"[:40])
+    return jobs.start_run(JOB, config, name=f"{suffix}-{config['base_model'].replace('run:', '')}"[:40], actor=actor)
 
 
 def variant_job(ctx: "RunContext") -> dict[str, Any]:

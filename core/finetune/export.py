@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from core.classroom.accounts import Actor
     from core.jobs import Run, RunContext
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -82,7 +83,7 @@ def merge_job(ctx: "RunContext") -> dict[str, Any]:
     return {"zip": str(path), "size_bytes": path.stat().st_size}
 
 
-def start_merge(run: "Run") -> "Run":
+def start_merge(run: "Run", actor: "Actor | None" = None) -> "Run":
     """The merge job of ``run``: the one already going (another tab, another person), else a new one."""
     from core import jobs
 
@@ -90,7 +91,7 @@ def start_merge(run: "Run") -> "Run":
     for active in jobs.active_runs(MERGE_JOB):
         if active.config.get("run") == run.id:
             return active
-    return jobs.start_run(MERGE_JOB, {"run": run.id, "max_steps": len(MERGE_STAGES)}, name=f"merge-{run.id[-20:]}")
+    return jobs.start_run(MERGE_JOB, {"run": run.id, "max_steps": len(MERGE_STAGES)}, name=f"merge-{run.id[-20:]}", actor=actor)
 
 
 def merge_run(run: "Run") -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ from core.files import read_jsonl_rows
 from core.pretraining.scratch import LoopSettings, count_params
 
 if TYPE_CHECKING:
+    from core.classroom.accounts import Actor
     from core.jobs import RunContext
 
 JOB = "core.pretraining.scaling:sweep_job"
@@ -146,7 +147,7 @@ def train_point(ctx: "RunContext", run: dict[str, Any], i: int, count: int, pres
             "seconds": round(time.time() - started, 1)}
 
 
-def start_sweep(preset: str = "quick", seed: int = 0) -> Any:
+def start_sweep(preset: str = "quick", seed: int = 0, actor: "Actor | None" = None) -> Any:
     from core import jobs
 
     if preset not in PRESETS:
@@ -154,7 +155,7 @@ def start_sweep(preset: str = "quick", seed: int = 0) -> Any:
     runs = plan(PRESETS[preset])
     config = {"task": "scaling", "preset_name": preset, "preset": asdict(PRESETS[preset]), "seed": seed,
               "max_steps": len(runs)}
-    return jobs.start_run(JOB, config, name=f"chinchilla-{preset}")
+    return jobs.start_run(JOB, config, name=f"chinchilla-{preset}", actor=actor)
 
 
 # ---------------------------------------------------------------- the fit

@@ -22,6 +22,7 @@ from core.checkpoints import mark_complete, resume_point, save_final, saving
 from core.pretraining import corpus
 
 if TYPE_CHECKING:
+    from core.classroom.accounts import Actor
     from core.jobs import RunContext
 
 JOB = "core.pretraining.scratch:pretrain_job"
@@ -237,10 +238,10 @@ def run_config(config: ScratchConfig) -> dict[str, Any]:
             "params": config.params}
 
 
-def start_pretrain(config: ScratchConfig) -> Any:
+def start_pretrain(config: ScratchConfig, actor: "Actor | None" = None) -> Any:
     from core import jobs
 
-    return jobs.start_run(JOB, run_config(config), name=f"scratch-{config.params // 1000}k")
+    return jobs.start_run(JOB, run_config(config), name=f"scratch-{config.params // 1000}k", actor=actor)
 
 
 def pretrain_job(ctx: "RunContext") -> dict[str, Any]:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from core.classroom.accounts import Actor, acting, check_owner
 from core.retrieval.chunking import Chunk, chunk_pages, chunk_sections
 from core.retrieval.extract import Page
 from core.retrieval.index import Collection, CollectionError, Settings
 from core.retrieval.keyword import indexed_text
-from core.retrieval.storage import list_collections, load_collection, locked, new_collection, save_collection
+from core.retrieval.storage import collection_owner, list_collections, load_collection, locked, new_collection, record_owner, save_collection
 
 if TYPE_CHECKING:
     from core.jobs import RunContext
@@ -48,10 +49,13 @@ class IngestStopped(CollectionError):
     """The ingestion was cancelled before the swap; the collection was not changed."""
 
 
-def _check_writable(name: str) -> None:
+def check_writable(name: str, actor: Actor | None = None) -> None:
+    """Refuse a change to a bundled collection, or (OwnershipError) to another student's."""
     if name in BUNDLED_COLLECTIONS:
         raise CollectionError(f"The bundled collection {name!r} is read-only; add your files to a collection of your "
                               "own (type a new name to create one).")
+    if name in list_collections():
+        check_owner(actor, collection_owner(name), f"Collection {name!r}")
 
 
 def _chunk(documents: Sequence[tuple[str, list[Page]]], settings: Settings, tokenizer: Any) -> list[Chunk]:
@@ -87,13 +91,15 @@ def _embed(texts: list[str], embedder: Any, report: Progress, should_stop: Calla
 
 def add_documents(name: str, documents: Sequence[tuple[str, list[Page]]], embedder: Any, settings: Settings | None = None,
                   on_progress: Progress | None = None, batch_size: int = 64, replace_existing: bool = False,
-                  should_stop: Callable[[], bool] | None = None, _bundled: bool = False) -> Collection:
+                  should_stop: Callable[[], bool] | None = None, _bundled: bool = False,
+                  actor: Actor | None = None) -> Collection:
     """Chunk, embed and index extracted documents into a collection (created with ``settings`` if new). A document
-    whose name is already there is an error unless ``replace_existing``. Saved atomically; returns the new collection."""
+    whose name is already there is an error unless ``replace_existing``. Saved atomically; returns the new collection.
+    A new collection belongs to the acting user; only they (or the teacher) may change it."""
     import numpy as np
 
     if not _bundled:
-        _check_writable(name)
+        check_writable(name, actor)
     sources = [source for source, _ in documents]
     if len(set(sources)) < len(sources):
         twice = sorted({s for s in sources if sources.count(s) > 1})
@@ -121,7 +127,10 @@ def add_documents(name: str, documents: Sequence[tuple[str, list[Page]]], embedd
         updated = replace(current, chunks=[current.chunks[i] for i in keep] + new_chunks,
                           vectors=np.concatenate([current.vectors[keep], vectors]).astype(np.float32), documents=docs,
                           _index=None, _bm25=None)
-        return save_collection(updated)
+        saved = save_collection(updated)
+        if not _bundled and collection_owner(name) is None:
+            record_owner(name, acting(actor).name)
+        return saved
 
 
 def _check_replacements(collection: Collection, sources: list[str], replace_existing: bool) -> None:
@@ -131,8 +140,8 @@ def _check_replacements(collection: Collection, sources: list[str], replace_exis
                               "documents of the same name (--replace on the command line), or rename the file.")
 
 
-def remove_document(name: str, source: str) -> Collection:
-    _check_writable(name)
+def remove_document(name: str, source: str, actor: Actor | None = None) -> Collection:
+    check_writable(name, actor)
     with locked(name):
         collection = load_collection(name)
         if source not in {d["source"] for d in collection.documents}:
@@ -153,12 +162,12 @@ class IngestReport:
 
 def ingest_files(name: str, files: Sequence[tuple[Path, str]], embedder: Any, settings: Settings | None = None,
                  on_progress: Progress | None = None, replace_existing: bool = False,
-                 should_stop: Callable[[], bool] | None = None) -> IngestReport:
+                 should_stop: Callable[[], bool] | None = None, actor: Actor | None = None) -> IngestReport:
     """Extract each (path, display name) in a child process with limits, then chunk, embed and index the ones that
     gave text. A bad file is skipped with its reason; when none gives text the collection is left as it was."""
     from core.retrieval.extract import ExtractError, extract_file
 
-    _check_writable(name)
+    check_writable(name, actor)
     report, stop = on_progress or (lambda text, fraction: None), should_stop or (lambda: False)
     documents, errors = [], {}
     for i, (path, display) in enumerate(files):
@@ -176,7 +185,7 @@ def ingest_files(name: str, files: Sequence[tuple[Path, str]], embedder: Any, se
         existing = {d["source"] for d in load_collection(name).documents}
     scaled = lambda text, fraction: report(text, 0.3 + 0.7 * fraction)  # noqa: E731
     collection = add_documents(name, documents, embedder, settings, scaled, replace_existing=replace_existing,
-                               should_stop=stop)
+                               should_stop=stop, actor=actor)
     added = [d for d, _ in documents]
     return IngestReport(collection, added, errors, sorted(existing & set(added)))
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
+from core.classroom.accounts import Actor, check_owner
 from core.files import disk_full_guard, fsync, remove_leftovers
 from core.paths import ensure_dir, lab_home
 from core.retrieval.chunking import Chunk
@@ -133,7 +134,22 @@ def save_collection(collection: Collection) -> Collection:
     return replace(collection, version=version)
 
 
-def delete_collection(name: str) -> None:
+OWNER_FILE = "OWNER"  # the account that created the collection (none: made before classes existed; the teacher's)
+
+
+def collection_owner(name: str) -> str | None:
+    path = collections_dir() / check_name(name) / OWNER_FILE
+    return path.read_text(encoding="utf-8").strip() or None if path.exists() else None
+
+
+def record_owner(name: str, owner: str) -> None:
+    (collections_dir() / check_name(name) / OWNER_FILE).write_text(owner, encoding="utf-8")
+
+
+def delete_collection(name: str, actor: Actor | None = None) -> None:
+    """Delete a collection: only its owner or the teacher may."""
+    if name in list_collections():
+        check_owner(actor, collection_owner(name), f"Collection {name!r}")
     shutil.rmtree(collections_dir() / check_name(name), ignore_errors=True)
 
 

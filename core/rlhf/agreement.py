@@ -8,7 +8,7 @@ The kappas are written out here (tests check them against scikit-learn and stats
 ``krippendorff`` package.
 
 Holds: ``pair_choices``, ``Agreement``/``agreement``, ``cohen_kappa``, ``fleiss_kappa``, ``krippendorff_alpha``,
-``disagreements``. Does not hold: storage (``core.store``), filtering rankings (``core.rlhf.label_filters``).
+``disagreements``, ``annotator_agreement``. Does not hold: storage (``core.store``), filtering rankings (``core.rlhf.label_filters``).
 """
 
 from __future__ import annotations
@@ -124,3 +124,26 @@ def disagreements(rankings: Sequence[dict[str, Any]], top: int = 20) -> list[dic
         rows.append({"comparison_id": comparison_id, "prompt": group[0]["prompt"], "annotators": len(group),
                      "disagreement": differing / total if total else 0.0})
     return sorted(rows, key=lambda r: -r["disagreement"])[:top]
+
+
+def annotator_agreement(rankings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per annotator: how many rankings they made, how many of their pairwise choices someone else also judged
+    (``shared``), and the share of those choices that the other annotators made too (``agreement``: over every
+    (their choice, another annotator's choice) pair on the same item; None when nobody else judged their items)."""
+    by_item: dict[tuple[int, int, int], list[tuple[str, str]]] = {}
+    counts: Counter[str] = Counter()
+    for r in rankings:
+        counts[r["annotator"]] += 1
+        for pair, choice in pair_choices(r["order"]).items():
+            by_item.setdefault((r["comparison_id"], *pair), []).append((r["annotator"], choice))
+    agreeing: Counter[str] = Counter()
+    judged: Counter[str] = Counter()
+    shared: Counter[str] = Counter()
+    for votes in by_item.values():
+        for who, choice in votes:
+            others = [c for other, c in votes if other != who]
+            shared[who] += bool(others)
+            judged[who] += len(others)
+            agreeing[who] += sum(c == choice for c in others)
+    return [{"annotator": who, "rankings": counts[who], "shared": shared[who],
+             "agreement": agreeing[who] / judged[who] if judged[who] else None} for who in sorted(counts)]

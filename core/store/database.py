@@ -83,13 +83,14 @@ def _migrate(created: Engine) -> None:
     # A ranking's comment and flags (issue 15): nullable, so older rows need no filling. TEXT and JSON are column
     # types on both SQLite and PostgreSQL. Checked again inside the write transaction (SQLite) or with IF NOT EXISTS
     # (PostgreSQL), so two processes upgrading one database at once do not both add a column.
-    ranking_columns = {c["name"] for c in inspect(created).get_columns("rlhf_rankings")}
-    for column, sql_type in (("comment", "TEXT"), ("flags", "JSON")):
-        if column not in ranking_columns:
+    # An evaluation's owner (issue 21): NULL for older rows, which only the teacher may then delete.
+    for table, column, sql_type in (("rlhf_rankings", "comment", "TEXT"), ("rlhf_rankings", "flags", "JSON"),
+                                    ("evaluations", "owner", "VARCHAR(100)")):
+        if column not in {c["name"] for c in inspect(created).get_columns(table)}:
             with created.connect().execution_options(lab_write=True) as conn, conn.begin():
-                if column not in {c["name"] for c in inspect(conn).get_columns("rlhf_rankings")}:
+                if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
                     guard = " IF NOT EXISTS" if created.dialect.name == "postgresql" else ""
-                    conn.execute(text(f"ALTER TABLE rlhf_rankings ADD COLUMN{guard} {column} {sql_type}"))
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN{guard} {column} {sql_type}"))
     with Session(created.execution_options(lab_write=True)) as s, s.begin():
         for prompt_id, prompt_text in s.execute(select(Prompt.id, Prompt.text).where(Prompt.text_hash.is_(None))).all():
             s.execute(update(Prompt).where(Prompt.id == prompt_id).values(text_hash=text_hash(prompt_text)))

@@ -9,15 +9,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core.classroom.accounts import Actor, acting, check_owner
 from core.store.database import session, write_session, writes
 from core.store.tables import EvalExample, Evaluation
 
 
 @writes
 def save_evaluation(model: str, task: str, metrics: dict[str, float], config: dict[str, Any], examples: list[dict[str, Any]],
-                    seconds: float, run_id: str | None = None) -> int:
-    """Store one evaluation and its examples in one transaction; returns its id."""
-    row = Evaluation(model=model, task=task, metrics=metrics, config=config, n=len(examples), seconds=seconds, run_id=run_id)
+                    seconds: float, run_id: str | None = None, actor: Actor | None = None) -> int:
+    """Store one evaluation and its examples in one transaction, owned by the acting user; returns its id."""
+    row = Evaluation(model=model, task=task, metrics=metrics, config=config, n=len(examples), seconds=seconds, run_id=run_id,
+                     owner=acting(actor).name)
     row.examples = [
         EvalExample(position=i, example_id=str(e["id"]), input=e["input"], reference=e["reference"], prediction=e["prediction"],
                     scores=e["scores"])
@@ -30,7 +32,8 @@ def save_evaluation(model: str, task: str, metrics: dict[str, float], config: di
 
 def _summary(row: Evaluation) -> dict[str, Any]:
     return {"id": row.id, "model": row.model, "task": row.task, "metrics": row.metrics, "config": row.config, "n": row.n,
-            "seconds": row.seconds, "run_id": row.run_id, "created": row.created}
+            "seconds": row.seconds, "run_id": row.run_id, "created": row.created,
+            "owner": row.owner}
 
 
 def list_evaluations(model: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
@@ -56,8 +59,11 @@ def load_evaluation(evaluation_id: int) -> dict[str, Any]:
 
 
 @writes
-def delete_evaluation(evaluation_id: int) -> None:
+def delete_evaluation(evaluation_id: int, actor: Actor | None = None) -> None:
+    """Delete an evaluation: only its owner or the teacher may."""
+    actor = acting(actor)  # nobody signed in in a class: refused even when there is nothing to delete
     with write_session() as s, s.begin():
         row = s.get(Evaluation, evaluation_id)
         if row is not None:
+            check_owner(actor, row.owner, f"Evaluation {evaluation_id}")
             s.delete(row)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core.classroom.accounts import Actor, check_owner, check_teacher
 from core.store.database import session, write_session, writes
 from core.store.tables import Comparison, Completion, Prompt, Ranking, Setting, text_hash
 
@@ -147,8 +148,9 @@ def labelling_overlap() -> int:
 
 
 @writes
-def set_labelling_overlap(k: int) -> int:
-    """Set k for the whole lab: every annotator's next comparison follows it from their next one on."""
+def set_labelling_overlap(k: int, actor: Actor | None = None) -> int:
+    """Set k for the whole lab (the teacher's call): every annotator's next comparison follows it from their next one on."""
+    check_teacher(actor, "set the labelling overlap")
     k = _valid_overlap(k)
     with write_session() as s, s.begin():
         insert = _upsert_statement(s)(Setting.__table__).values(key=OVERLAP_KEY, value=k)
@@ -192,10 +194,11 @@ def check_note(comment: str | None, flags: Any) -> tuple[str | None, list[str] |
 
 @writes
 def save_ranking(comparison_id: int, annotator: str, order: list[list[int]], seconds: float | None = None,
-                 comment: str | None = None, flags: list[str] | None = None) -> int:
+                 comment: str | None = None, flags: list[str] | None = None, actor: Actor | None = None) -> int:
     """Store an annotator's ranking (with an optional comment and flags from FLAGS) in one transaction: insert, or
-    replace theirs, comment and flags included, if they ranked this before."""
+    replace theirs, comment and flags included, if they ranked this before. A student ranks only as themselves."""
     annotator = normalize_annotator(annotator)
+    check_owner(actor, annotator, f"The ranking of annotator {annotator!r}")
     comment, flags = check_note(comment, flags)
     with write_session() as s, s.begin():
         comparison = s.get(Comparison, comparison_id)
@@ -246,12 +249,14 @@ def label_counts() -> dict[str, int]:
                 "annotators": s.scalar(select(func.count(func.distinct(Ranking.annotator))))}
 
 
-def import_rankings(records: list[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None) -> int:
+def import_rankings(records: list[dict[str, Any]], on_progress: Callable[[int, int], None] | None = None,
+                    actor: Actor | None = None) -> int:
     """Store validated rankings ({prompt, category, annotator, completions, ranking by index}) in batches of
     IMPORT_BATCH, each one transaction, so other people's saves go in between. Records with the same prompt and
     completion texts share one comparison, here and with what is already stored, so importing the same file twice
     changes nothing. The records were validated before (``core.rlhf.preferences.parse_import``): a batch can fail
     only for the database itself (busy, full disk), and then the error says how many were stored."""
+    check_teacher(actor, "import rankings (they carry other annotators' names)")
     report = on_progress or (lambda done, total: None)
     for start in range(0, len(records), IMPORT_BATCH):
         try:

@@ -1,5 +1,5 @@
 """The lab's tables: evaluations and their examples; prompts, completions, comparisons and rankings for RLHF;
-settings the whole lab shares.
+settings the whole lab shares; a class's accounts.
 
 Does not hold: the engine (``core.store.database``) or the functions that read and write rows.
 """
@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -30,6 +30,7 @@ class Evaluation(Base):
     n: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
     run_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)  # who made it (None: before classes existed)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
     examples: Mapped[list["EvalExample"]] = relationship(back_populates="evaluation", cascade="all, delete-orphan",
                                                          order_by="EvalExample.position")
@@ -142,3 +143,17 @@ class ConversationTurn(Base):
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # retrieval on/off, retriever, guardrail verdict
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
+
+
+class Account(Base):
+    """A member of a class who signs in: the name (also their annotator name), the role, a bcrypt hash of the password,
+    and the sign-in guard (wrong passwords in a row, locked until a Unix time). ``core.classroom.accounts`` uses it."""
+
+    __tablename__ = "class_accounts"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))  # teacher, student
+    password_hash: Mapped[str] = mapped_column(String(100))
+    must_change: Mapped[bool] = mapped_column(Boolean, default=True)  # a one-time password: choose a new one first
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))

@@ -14,6 +14,7 @@ from core import jobs, models
 from core.data import DataError
 from core.rlhf.prompts import load_prompts
 from core.safety import constitution, overlap, rlaif
+from core.ui.classroom import current_actor
 from core.ui.runs import follow_run, rerun_when_it_ends
 from core.ui.widgets import escape_markdown
 
@@ -79,7 +80,7 @@ def constitution_tab(model_name: str, precision: str) -> None:
     if c2.button(f"Revise {int(limit)} answers in the background", key="safety.cai_start", icon=":material/rocket_launch:"):
         config = {"model": model_name, "precision": precision, "limit": int(limit), "prompts": "provocative",
                   "constitution": [p.__dict__ for p in principles], "principle": None if which == "random" else which}
-        st.session_state["safety.cai_run"] = jobs.start_run(constitution.JOB, config, name="constitution").id
+        st.session_state["safety.cai_run"] = jobs.start_run(constitution.JOB, config, name="constitution", actor=current_actor()).id
     if run_id := follow_run("safety.cai_run", constitution.JOB):
         _cai_monitor(run_id)
         run = jobs.get_run(run_id)
@@ -97,7 +98,7 @@ def _cai_monitor(run_id: str) -> None:
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     if st.button("Cancel", key=f"safety.cai_cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
     if last.get("final"):
         st.caption("The last revision")
         st.text(last["final"])
@@ -119,12 +120,12 @@ def _train_buttons(run: jobs.Run, model_name: str) -> None:
         if c3.button("Fine-tune on the revisions (LoRA)", key="safety.cai_sft", icon=":material/model_training:"):
             base = model_name if model_name in models.BUNDLED else models.DEFAULT_MODEL
             config = FinetuneConfig(base_model=base, method="lora", dataset=str(sft), max_steps=30)
-            st.session_state["finetune.run"] = jobs.start_run(FINETUNE_JOB, config.to_dict(), name="lora-constitution").id
+            st.session_state["finetune.run"] = jobs.start_run(FINETUNE_JOB, config.to_dict(), name="lora-constitution", actor=current_actor()).id
             st.switch_page("pages/finetune.py")
         if c4.button("DPO on revision over initial", key="safety.cai_dpo", icon=":material/tune:"):
             config = DPOConfig(policy=model_name, data=str(pairs), max_steps=30)
             load_preference_pairs(config)  # too few pairs (unchanged revisions give none): say so now
-            st.session_state["align.run"] = jobs.start_run(DPO_JOB, config.to_dict(), name="dpo").id
+            st.session_state["align.run"] = jobs.start_run(DPO_JOB, config.to_dict(), name="dpo", actor=current_actor()).id
             st.switch_page("pages/align.py")
     except ValueError as err:
         st.error(str(err))
@@ -151,7 +152,7 @@ def feedback_tab(model_name: str, precision: str) -> None:
         else:
             config = {"model": model_name, "precision": precision, "source": source, "limit": int(limit) or None,
                       "principle": None if principle == "aspect" else principle}
-            st.session_state["safety.rlaif_run"] = jobs.start_run(rlaif.JOB, config, name="rlaif").id
+            st.session_state["safety.rlaif_run"] = jobs.start_run(rlaif.JOB, config, name="rlaif", actor=current_actor()).id
     if run_id := follow_run("safety.rlaif_run", rlaif.JOB):
         _rlaif_monitor(run_id)
         run = jobs.get_run(run_id)
@@ -170,7 +171,7 @@ def _rlaif_monitor(run_id: str) -> None:
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     if st.button("Cancel", key=f"safety.rlaif_cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
     rerun_when_it_ends(run)
 
 

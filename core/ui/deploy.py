@@ -17,6 +17,7 @@ from core.deploy import quantize, variants
 from core.deploy.distill import DistillConfig
 from core.deploy.prune import PruneConfig
 from core.ui import charts
+from core.ui.classroom import current_actor
 from core.ui.runs import follow_run, rerun_when_it_ends
 from core.ui.state import current_model_name
 from core.ui.widgets import escape_markdown, help_for
@@ -44,7 +45,7 @@ def start(kind: str, settings: dict[str, Any], key: str, label: str) -> None:
     """The Start button of a method: check, start, follow; a bad setting is shown and nothing starts."""
     if st.button(label, key=key, type="primary", icon=":material/rocket_launch:"):
         try:
-            st.session_state[RUN_KEY] = variants.start_variant(kind, settings).id
+            st.session_state[RUN_KEY] = variants.start_variant(kind, settings, actor=current_actor()).id
         except ValueError as err:  # ModelError too: a model that is not there, a run that is not a model
             st.error(str(err))
 
@@ -90,7 +91,7 @@ def distil_form() -> None:
         if st.button("Baseline: hard labels, same budget", key="deploy.d_hard", icon=":material/balance:",
                      help=h("mode")):
             try:
-                st.session_state[RUN_KEY] = variants.start_variant("distil", {**settings, "mode": "hard"}).id
+                st.session_state[RUN_KEY] = variants.start_variant("distil", {**settings, "mode": "hard"}, actor=current_actor()).id
             except ValueError as err:
                 st.error(str(err))
 
@@ -124,7 +125,7 @@ def run_monitor() -> None:
         elif run.state == "done":
             result_summary(run.status.get("result") or {})
         if not run.finished and st.button("Cancel", key=f"deploy.cancel.{run.id}", icon=":material/stop:"):
-            jobs.cancel_run(run.id)
+            jobs.cancel_run(run.id, actor=current_actor())
             st.rerun(scope="fragment")
 
 

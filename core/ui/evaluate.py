@@ -12,6 +12,7 @@ import streamlit as st
 from core import evaluation, jobs, store
 from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, stats, task_kind
 from core.ui import charts
+from core.ui.classroom import current_actor
 from core.ui.runs import rerun_when_it_ends
 from core.ui.widgets import escape_markdown, save_upload
 
@@ -60,7 +61,7 @@ def run_monitor(run_id: str) -> None:
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     if st.button("Cancel", key=f"evaluate.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
         st.rerun(scope="fragment")
     rerun_when_it_ends(run)  # the whole page: the leaderboard reads the new results
 
@@ -208,6 +209,9 @@ def history(evaluations: list[dict[str, Any]]) -> None:
 
 
 def _delete(ids: list[int]) -> None:
-    for evaluation_id in ids:
-        store.delete_evaluation(evaluation_id)
+    try:
+        for evaluation_id in ids:
+            store.delete_evaluation(evaluation_id, actor=current_actor())
+    except ValueError as err:  # another student's evaluation: the ones before it are deleted, it and the rest stay
+        st.error(str(err))
     st.session_state["evaluate.delete_ids"] = []

@@ -10,6 +10,7 @@ from core import jobs
 from core.data import BUNDLED, DataError
 from core.finetune import FinetuneConfig, load_pairs
 from core.ui import charts
+from core.ui.classroom import current_actor
 from core.ui.runs import rerun_when_it_ends, run_controls
 from core.ui.widgets import help_for, save_upload
 
@@ -249,7 +250,7 @@ def merged_download(run: jobs.Run) -> None:
         st.error(f"The last merge failed: {mine[0].status.get('error', 'no reason recorded')}")
     if st.button("Prepare the merged model", key="finetune.export.merge", icon=":material/merge:"):
         try:
-            start_merge(run)
+            start_merge(run, actor=current_actor())
         except ValueError as err:
             st.error(str(err))
             return

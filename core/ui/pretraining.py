@@ -14,6 +14,7 @@ import streamlit as st
 
 from core import jobs
 from core.pretraining import corpus, objectives, scaling, scratch
+from core.ui.classroom import current_actor
 from core.ui.pretraining_charts import isoflop_chart, optimum_chart, pretrain_loss_chart
 from core.ui.resources import shared_model
 from core.ui.runs import follow_run, rerun_when_it_ends, run_controls
@@ -108,7 +109,7 @@ def scratch_tab() -> None:
                    + corpus_note())
     if st.button("Train from scratch", type="primary", key="pretrain.start", disabled=config is None,
                  icon=":material/rocket_launch:"):
-        st.session_state["pretrain.run"] = scratch.start_pretrain(config).id
+        st.session_state["pretrain.run"] = scratch.start_pretrain(config, actor=current_actor()).id
     run_id = follow_run("pretrain.run", scratch.JOB)
     if run_id:
         _scratch_monitor(run_id)
@@ -158,7 +159,7 @@ def scaling_tab() -> None:
     c2.caption(f"{len(plan)} models at budgets {', '.join(f'{b:.0e}' for b in scaling.PRESETS[preset].budgets)} "
                f"FLOPs, {human_count(tokens)} tokens in all{pace}.{corpus_note()}")
     if st.button("Run the sweep", type="primary", key="pretrain.sweep", icon=":material/query_stats:"):
-        st.session_state["pretrain.sweep_run"] = scaling.start_sweep(preset).id
+        st.session_state["pretrain.sweep_run"] = scaling.start_sweep(preset, actor=current_actor()).id
     run_id = follow_run("pretrain.sweep_run", scaling.JOB)
     if run_id:
         _sweep_monitor(run_id)
@@ -195,11 +196,11 @@ def _sweep_monitor(run_id: str) -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Cancel", key=f"pretrain.sweep.cancel.{run_id}", disabled=run.finished, icon=":material/stop:",
                  help="The models already trained stay, and Resume trains only the rest."):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
         st.rerun(scope="fragment")
     if c2.button("Resume", key=f"pretrain.sweep.resume.{run_id}", disabled=run.state not in ("cancelled", "failed"),
                  icon=":material/play_arrow:"):
-        jobs.resume_run(run_id)
+        jobs.resume_run(run_id, actor=current_actor())
         st.rerun(scope="fragment")
     if points:
         show_sweep(points, run_id)

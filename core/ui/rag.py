@@ -14,6 +14,7 @@ from core import jobs
 from core.retrieval import hybrid, index, ingest, rag, storage
 from core.retrieval.chunking import CHUNKINGS
 from core.ui import charts
+from core.ui.classroom import current_actor
 from core.ui.guardrail import check, show_checked
 from core.ui.resources import shared_embedder
 from core.ui.widgets import escape_markdown, help_for, save_upload
@@ -114,8 +115,12 @@ def documents_tab(collection: index.Collection) -> None:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         doomed = c1.selectbox("Remove a document", [d["source"] for d in collection.documents], key="rag.remove_doc")
         if c2.button("Remove", key="rag.remove", icon=":material/delete:"):
-            ingest.remove_document(collection.name, doomed)
-            st.rerun()
+            try:
+                ingest.remove_document(collection.name, doomed, actor=current_actor())
+            except ValueError as err:  # another student's collection
+                st.error(str(err))
+            else:
+                st.rerun()
     st.subheader("Add documents")
     if bundled:
         st.caption(f"{collection.name} is the bundled knowledge base and stays as shipped: your files go into a "
@@ -151,14 +156,20 @@ def _add_files(target: str, files: list[Any], settings_values: tuple[int, int, s
         st.error(str(err))
         return
     if sum(upload.size for upload in files) > ingest.BACKGROUND_FROM_BYTES:
+        try:
+            ingest.check_writable(target, current_actor())  # here: the run itself acts for whoever started it
+        except ValueError as err:
+            st.error(str(err))
+            return
         config = {"collection": target, "files": [[str(p), n] for p, n in paths], "settings": dataclasses.asdict(settings),
                   "replace": replace}
-        st.session_state["rag.ingest_run"] = jobs.start_run(ingest.INGEST_JOB, config, name=f"ingest-{target}").id
+        st.session_state["rag.ingest_run"] = jobs.start_run(ingest.INGEST_JOB, config, name=f"ingest-{target}", actor=current_actor()).id
         return
     bar = st.progress(0.0)
     try:
         report = ingest.ingest_files(target, paths, shared_embedder(), settings,
-                                     lambda text, fraction: bar.progress(min(fraction, 1.0), text=text), replace_existing=replace)
+                                     lambda text, fraction: bar.progress(min(fraction, 1.0), text=text),
+                                     replace_existing=replace, actor=current_actor())
     except ValueError as err:  # limits, read-only, a name already there, a full disk: nothing changed
         bar.empty()
         st.error(str(err))
@@ -190,7 +201,7 @@ def _ingest_monitor() -> None:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         c1.progress(min(float(last.get("fraction", 0.0)), 1.0), text=str(last.get("text", "")))
         if c2.button("Cancel", key="rag.ingest_cancel", icon=":material/stop:"):
-            jobs.cancel_run(run_id)
+            jobs.cancel_run(run_id, actor=current_actor())
         return
     del st.session_state["rag.ingest_run"]
     result = run.status.get("result") or {}

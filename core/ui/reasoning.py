@@ -19,6 +19,7 @@ from core.reasoning.methods import LABELS, is_correct, methods_for
 from core.reasoning.sandbox import SandboxResult, SandboxUnavailable, run_program
 from core.reasoning.tasks import find_task, format_number, load_hop_questions, load_problems
 from core.ui.charts import method_accuracy_chart
+from core.ui.classroom import current_actor
 from core.ui.runs import follow_run, rerun_when_it_ends
 from core.ui.widgets import escape_markdown
 
@@ -183,7 +184,7 @@ def experiment_tab(model_name: str) -> None:
                  icon=":material/rocket_launch:"):
         try:
             config = experiment.check_config({"task": kind, "methods": methods, "models": chosen, "limit": int(limit)})
-            st.session_state["reason.exp_run"] = jobs.start_run(experiment.JOB, config, name="reasoning").id
+            st.session_state["reason.exp_run"] = jobs.start_run(experiment.JOB, config, name="reasoning", actor=current_actor()).id
         except ValueError as err:
             st.error(str(err))
     if run_id := follow_run("reason.exp_run", experiment.JOB):
@@ -222,7 +223,7 @@ def _monitor(run_id: str) -> None:
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     if st.button("Cancel", key=f"reason.exp_cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
     rerun_when_it_ends(run)
 
 

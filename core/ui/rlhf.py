@@ -12,6 +12,7 @@ import streamlit as st
 from core import jobs, store
 from core.data import DATASETS_DIR
 from core.rlhf import preferences
+from core.ui.classroom import ACTOR_KEY, current_actor
 from core.ui.guardrail import blocked_prompt, check, show_checked
 from core.ui.runs import eta_text, follow_run, rerun_when_it_ends
 from core.ui.widgets import escape_markdown
@@ -75,7 +76,8 @@ def _submit(comparison_id: int, annotator: str) -> None:
     comment = st.session_state.get(f"rlhf.comment.{comparison_id}") or None
     flags = list(st.session_state.get(f"rlhf.flags.{comparison_id}") or []) or None
     try:
-        store.save_ranking(comparison_id, annotator, state["order"], seconds=time.time() - state["shown"], comment=comment, flags=flags)
+        store.save_ranking(comparison_id, annotator, state["order"], seconds=time.time() - state["shown"],
+                           comment=comment, flags=flags, actor=current_actor())
     except ValueError as err:
         st.session_state["rlhf.message"] = ("error", str(err))
         return
@@ -105,7 +107,7 @@ def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
                                    help="Each takes about 3-10 s per completion on a laptop CPU; start small.")
         if c4.button(f"Complete {int(how_many)} in the background", key="rlhf.generate_all", disabled=not waiting):
             config = {"model": model_name, "n": n, "precision": precision, "limit": int(how_many)}
-            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, config, name="completions").id
+            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, config, name="completions", actor=current_actor()).id
         if run_id := follow_run("rlhf.generate_run", preferences.GENERATE_JOB):
             _queue_monitor(run_id)
         overlap_setting()
@@ -119,7 +121,7 @@ def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
 
 
 def _set_overlap() -> None:
-    store.set_labelling_overlap(int(st.session_state["rlhf.overlap"]))
+    store.set_labelling_overlap(int(st.session_state["rlhf.overlap"]), actor=current_actor())
 
 
 def overlap_setting() -> None:
@@ -155,7 +157,7 @@ def _queue_monitor(run_id: str) -> None:
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
     c1.progress(done / total if total else 0.0, text=text + (eta_text(last.get("eta_s")) if not run.finished else ""))
     if c2.button("Cancel", key=f"rlhf.queue_cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
         st.rerun(scope="fragment")
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
@@ -163,7 +165,12 @@ def _queue_monitor(run_id: str) -> None:
 
 
 def annotator_name() -> str:
-    """The name box, normalised as the store keeps it ("Alice" and "alice" are one annotator); "" until it is valid."""
+    """The name box, normalised as the store keeps it ("Alice" and "alice" are one annotator); "" until it is valid.
+    In a class there is no box: a student's annotator name is their account."""
+    actor = st.session_state.get(ACTOR_KEY)
+    if actor is not None:
+        st.caption(f"Ranking as **{escape_markdown(actor.name)}** (your account).")
+        return actor.name
     typed = st.text_input("Your name (annotator)", key="rlhf.annotator", max_chars=store.ANNOTATOR_MAX,
                           help="Names are compared without case or extra spaces; invisible or mixed-script "
                           "characters are refused, so one person stays one annotator.")
@@ -249,7 +256,7 @@ def reward_monitor(run_id: str) -> None:
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     if st.button("Cancel", key=f"rlhf.cancel.{run_id}", disabled=run.finished, icon=":material/stop:"):
-        jobs.cancel_run(run_id)
+        jobs.cancel_run(run_id, actor=current_actor())
         st.rerun(scope="fragment")
     from core.ui import charts
 

@@ -11,6 +11,7 @@ import streamlit as st
 from core import store
 from core.rlhf import preferences
 from core.rlhf.label_filters import RankingFilter, filter_rankings
+from core.ui.classroom import current_actor
 from core.ui.rlhf import LETTERS
 
 EVERYONE, ANY_FLAG = "everyone", "any"
@@ -46,7 +47,8 @@ def data_tab() -> None:
         bar = st.progress(0.0, text="Checking every line...")
         try:
             count = preferences.import_jsonl(upload.getvalue().decode("utf-8", errors="replace"),
-                                             lambda done, total: bar.progress(done / total, text=f"Imported {done:,} of {total:,}"))
+                                             lambda done, total: bar.progress(done / total, text=f"Imported {done:,} of {total:,}"),
+                                             actor=current_actor())
         except ValueError as err:  # a bad line (nothing imported), a busy database or a full disk (said how far it got)
             st.error(str(err))
         else:

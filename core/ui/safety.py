@@ -14,6 +14,7 @@ from core import jobs
 from core.data import DataError
 from core.safety import detox, guardrail
 from core.ui import charts
+from core.ui.classroom import current_actor
 from core.ui.guardrail import CAUGHT, record, shared_guardrail
 from core.ui.runs import follow_run
 
@@ -124,7 +125,7 @@ def detox_tab(model_name: str) -> None:
         except ValueError as err:
             st.error(str(err))
         else:
-            st.session_state["safety.detox_run"] = jobs.start_run(JOB, config.to_dict(), name="detox").id
+            st.session_state["safety.detox_run"] = jobs.start_run(JOB, config.to_dict(), name="detox", actor=current_actor()).id
     runs = [r for r in jobs.list_runs(JOB) if r.config.get("reward") == "guardrail"]
     if not runs:
         return
