@@ -23,9 +23,8 @@ from core.ui.align import (
     run_results,
     tradeoff_panel,
 )
-from core.ui.classroom import current_actor
 from core.ui.frame import run_inside_frame
-from core.ui.runs import follow_run
+from core.ui.runs import follow_run, start_into
 from core.ui.widgets import help_for
 
 run_inside_frame()
@@ -66,7 +65,7 @@ if st.button("Start aligning", type="primary", key="align.start", icon=":materia
     except ValueError as err:
         st.error(str(err))
     else:
-        st.session_state["align.run"] = jobs.start_run(align_runs.ALIGN_JOBS[method], config.to_dict(), name=method, actor=current_actor()).id
+        start_into("align.run", align_runs.ALIGN_JOBS[method], config.to_dict(), name=method)
 
 runs = align_runs.align_runs()
 if runs:

@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from core import jobs, store
+from core import store
 from core.evaluation import JOB, EvalConfig
 from core.models import BUNDLED, ModelError, check_loadable, finetuned_runs
-from core.ui.classroom import current_actor
 from core.ui.evaluate import caveats, drilldown, history, leaderboard_section, newest_per_cell, pick_tasks, run_monitor
 from core.ui.evaluate_compare import assertions_section, paired_section, pick_templates, template_grid
 from core.ui.frame import run_inside_frame
-from core.ui.runs import follow_run
+from core.ui.runs import follow_run, start_into
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -51,7 +50,7 @@ with st.container(border=True):
         except ModelError as err:
             st.error(str(err))
         else:
-            st.session_state["evaluate.run"] = jobs.start_run(JOB, config.to_dict(), name="eval", actor=current_actor()).id
+            start_into("evaluate.run", JOB, config.to_dict(), name="eval")
     st.caption("The evaluation runs in the background: leave the page and come back; results are saved as each "
                "model finishes each task. Command line: `lab eval --model NAME --task NAME --limit N`.")
 

@@ -8,11 +8,11 @@ from core.finetune import JOB, METHODS, FinetuneConfig, estimate
 from core.models import BUNDLED
 from core.ui import charts
 from core.ui import finetune as panels
-from core.ui.classroom import current_actor
 from core.ui.finetune import DEFAULT_LR, METHOD_TITLES, comparison_panel, method_settings, pick_dataset, run_monitor
 from core.ui.finetune_preview import data_preview
 from core.ui.frame import run_inside_frame
 from core.ui.resources import shared_model
+from core.ui.runs import start_into
 from core.ui.state import current_model_name, float_precision
 from core.ui.widgets import help_for, human_count
 
@@ -71,8 +71,8 @@ with st.expander("Preview command"):
             "accelerate launch --multi_gpu --num_processes 2 -m core train config.yaml", language="bash")
 if st.button("Start training", type="primary", key="finetune.start", icon=":material/model_training:",
              disabled=preview is None or preview.n_over > 0, help="Every row must fit in max_length (see the data preview)."):
-    run = jobs.start_run(JOB, config.to_dict(), name=f"{method}{'-mix' if config.mix else ''}-{base}", actor=current_actor())
-    st.session_state["finetune.run"] = run.id  # the Run picker below (not drawn yet in this run) follows the new run
+    # the Run picker below (not drawn yet in this run) follows the new run
+    start_into("finetune.run", JOB, config.to_dict(), name=f"{method}{'-mix' if config.mix else ''}-{base}")
 
 st.subheader("Runs")
 runs = jobs.list_runs(JOB)

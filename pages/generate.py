@@ -4,11 +4,12 @@ import time
 
 import streamlit as st
 
-from core.sampling import SamplingSettings, encode_prompt, fast, stream_generate
+from core.sampling import SamplingSettings, encode_prompt, fast
+from core.sampling.shared import shared_generate
 from core.ui.frame import run_inside_frame
 from core.ui.guardrail import blocked_prompt, check, guardrail_switch, show_checked
 from core.ui.state import init_state
-from core.ui.widgets import current_model, help_for
+from core.ui.widgets import current_model, help_for, wait_your_turn
 
 run_inside_frame()
 
@@ -46,7 +47,9 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
         prompt_ids = encode_prompt(loaded, prompt, chat=chat and has_template)
         if guarded and blocked_prompt(prompt, "Generate"):
             st.stop()
-        tokens = stream_generate(loaded, prompt_ids, settings, max_new_tokens=max_new_tokens)
+        # Everyone's requests to this model take turns, and those waiting together are decoded in one batch.
+        tokens = shared_generate(loaded, prompt_ids, settings, max_new_tokens=max_new_tokens)
+        wait_your_turn(tokens)
         started, received = time.perf_counter(), []
 
         def pieces():
@@ -67,6 +70,7 @@ if st.button("Generate", type="primary", icon=":material/play_arrow:"):
         st.caption(
             f"{len(prompt_ids)} prompt tokens + {count} new tokens in {elapsed:.1f} s "
             f"({count / max(elapsed, 1e-9):.1f} tokens/s) · {used:,} of {loaded.info.context_window:,} context tokens used"
+            + (f" · decoded in one batch with {tokens.batch_size - 1} other request(s)" if tokens.batch_size > 1 else "")
         )
         st.progress(min(used / loaded.info.context_window, 1.0))
         st.caption(fast.describe(loaded.model))

@@ -5,7 +5,6 @@ import streamlit as st
 from core import jobs, store
 from core.models import BUNDLED
 from core.rlhf import JOB, METHODS, RewardConfig
-from core.ui.classroom import current_actor
 from core.ui.frame import run_inside_frame
 from core.ui.guardrail import guardrail_switch
 from core.ui.rlhf import (
@@ -19,6 +18,7 @@ from core.ui.rlhf import (
     show_message,
 )
 from core.ui.rlhf_data import data_tab
+from core.ui.runs import start_into
 from core.ui.state import current_model_name, current_precision
 from core.ui.widgets import help_for
 
@@ -76,7 +76,7 @@ with reward_tab:
         except ValueError as err:
             st.error(str(err))
         else:
-            st.session_state["rlhf.reward_run"] = jobs.start_run(JOB, config.to_dict(), name=f"reward-{method}", actor=current_actor()).id
+            start_into("rlhf.reward_run", JOB, config.to_dict(), name=f"reward-{method}")
     runs = jobs.list_runs(JOB)
     if runs:
         ids = [r.id for r in runs]

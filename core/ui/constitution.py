@@ -15,7 +15,7 @@ from core.data import DataError
 from core.rlhf.prompts import load_prompts
 from core.safety import constitution, overlap, rlaif
 from core.ui.classroom import current_actor
-from core.ui.runs import follow_run, rerun_when_it_ends
+from core.ui.runs import follow_run, rerun_when_it_ends, start_into
 from core.ui.widgets import escape_markdown
 
 # ---------------------------------------------------------------- Constitution
@@ -80,7 +80,7 @@ def constitution_tab(model_name: str, precision: str) -> None:
     if c2.button(f"Revise {int(limit)} answers in the background", key="safety.cai_start", icon=":material/rocket_launch:"):
         config = {"model": model_name, "precision": precision, "limit": int(limit), "prompts": "provocative",
                   "constitution": [p.__dict__ for p in principles], "principle": None if which == "random" else which}
-        st.session_state["safety.cai_run"] = jobs.start_run(constitution.JOB, config, name="constitution", actor=current_actor()).id
+        start_into("safety.cai_run", constitution.JOB, config, name="constitution")
     if run_id := follow_run("safety.cai_run", constitution.JOB):
         _cai_monitor(run_id)
         run = jobs.get_run(run_id)
@@ -120,12 +120,12 @@ def _train_buttons(run: jobs.Run, model_name: str) -> None:
         if c3.button("Fine-tune on the revisions (LoRA)", key="safety.cai_sft", icon=":material/model_training:"):
             base = model_name if model_name in models.BUNDLED else models.DEFAULT_MODEL
             config = FinetuneConfig(base_model=base, method="lora", dataset=str(sft), max_steps=30)
-            st.session_state["finetune.run"] = jobs.start_run(FINETUNE_JOB, config.to_dict(), name="lora-constitution", actor=current_actor()).id
+            start_into("finetune.run", FINETUNE_JOB, config.to_dict(), name="lora-constitution")
             st.switch_page("pages/finetune.py")
         if c4.button("DPO on revision over initial", key="safety.cai_dpo", icon=":material/tune:"):
             config = DPOConfig(policy=model_name, data=str(pairs), max_steps=30)
             load_preference_pairs(config)  # too few pairs (unchanged revisions give none): say so now
-            st.session_state["align.run"] = jobs.start_run(DPO_JOB, config.to_dict(), name="dpo", actor=current_actor()).id
+            start_into("align.run", DPO_JOB, config.to_dict(), name="dpo")
             st.switch_page("pages/align.py")
     except ValueError as err:
         st.error(str(err))
@@ -152,7 +152,7 @@ def feedback_tab(model_name: str, precision: str) -> None:
         else:
             config = {"model": model_name, "precision": precision, "source": source, "limit": int(limit) or None,
                       "principle": None if principle == "aspect" else principle}
-            st.session_state["safety.rlaif_run"] = jobs.start_run(rlaif.JOB, config, name="rlaif", actor=current_actor()).id
+            start_into("safety.rlaif_run", rlaif.JOB, config, name="rlaif")
     if run_id := follow_run("safety.rlaif_run", rlaif.JOB):
         _rlaif_monitor(run_id)
         run = jobs.get_run(run_id)

@@ -201,7 +201,8 @@ def caveats() -> None:
 def history(evaluations: list[dict[str, Any]]) -> None:
     table = pd.DataFrame([{"id": e["id"], "created": e["created"], "model": evaluation.evaluation_label(e), "task": e["task"],
                            HEADLINE[task_kind(e["task"])]: e["metrics"].get(HEADLINE[task_kind(e["task"])]), "n": e["n"],
-                           "seconds": round(e["seconds"], 1), "complete": e["config"].get("complete", True), "run": e["run_id"]}
+                           "seconds": round(e["seconds"], 1), "complete": e["config"].get("complete", True), "run": e["run_id"],
+                           "owner": e.get("owner")}
                           for e in evaluations])
     st.dataframe(table, hide_index=True, key="evaluate.history")
     doomed = st.multiselect("Delete evaluations", [e["id"] for e in evaluations], key="evaluate.delete_ids")

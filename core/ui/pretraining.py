@@ -109,7 +109,10 @@ def scratch_tab() -> None:
                    + corpus_note())
     if st.button("Train from scratch", type="primary", key="pretrain.start", disabled=config is None,
                  icon=":material/rocket_launch:"):
-        st.session_state["pretrain.run"] = scratch.start_pretrain(config, actor=current_actor()).id
+        try:
+            st.session_state["pretrain.run"] = scratch.start_pretrain(config, actor=current_actor()).id
+        except ValueError as err:  # the queue is full, or this student already has a run waiting
+            st.error(str(err))
     run_id = follow_run("pretrain.run", scratch.JOB)
     if run_id:
         _scratch_monitor(run_id)
@@ -159,7 +162,10 @@ def scaling_tab() -> None:
     c2.caption(f"{len(plan)} models at budgets {', '.join(f'{b:.0e}' for b in scaling.PRESETS[preset].budgets)} "
                f"FLOPs, {human_count(tokens)} tokens in all{pace}.{corpus_note()}")
     if st.button("Run the sweep", type="primary", key="pretrain.sweep", icon=":material/query_stats:"):
-        st.session_state["pretrain.sweep_run"] = scaling.start_sweep(preset, actor=current_actor()).id
+        try:
+            st.session_state["pretrain.sweep_run"] = scaling.start_sweep(preset, actor=current_actor()).id
+        except ValueError as err:
+            st.error(str(err))
     run_id = follow_run("pretrain.sweep_run", scaling.JOB)
     if run_id:
         _sweep_monitor(run_id)

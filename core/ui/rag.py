@@ -17,6 +17,7 @@ from core.ui import charts
 from core.ui.classroom import current_actor
 from core.ui.guardrail import check, show_checked
 from core.ui.resources import shared_embedder
+from core.ui.runs import start_into
 from core.ui.widgets import escape_markdown, help_for, save_upload
 
 SOURCE_COLORS = ["blue", "green", "orange", "violet", "red", "gray"]
@@ -163,7 +164,7 @@ def _add_files(target: str, files: list[Any], settings_values: tuple[int, int, s
             return
         config = {"collection": target, "files": [[str(p), n] for p, n in paths], "settings": dataclasses.asdict(settings),
                   "replace": replace}
-        st.session_state["rag.ingest_run"] = jobs.start_run(ingest.INGEST_JOB, config, name=f"ingest-{target}", actor=current_actor()).id
+        start_into("rag.ingest_run", ingest.INGEST_JOB, config, name=f"ingest-{target}")
         return
     bar = st.progress(0.0)
     try:

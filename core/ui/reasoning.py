@@ -20,7 +20,7 @@ from core.reasoning.sandbox import SandboxResult, SandboxUnavailable, run_progra
 from core.reasoning.tasks import find_task, format_number, load_hop_questions, load_problems
 from core.ui.charts import method_accuracy_chart
 from core.ui.classroom import current_actor
-from core.ui.runs import follow_run, rerun_when_it_ends
+from core.ui.runs import follow_run, rerun_when_it_ends, start_into
 from core.ui.widgets import escape_markdown
 
 MEASURED = Path(__file__).resolve().parents[2] / "assets" / "measured" / "reasoning.json"
@@ -184,7 +184,7 @@ def experiment_tab(model_name: str) -> None:
                  icon=":material/rocket_launch:"):
         try:
             config = experiment.check_config({"task": kind, "methods": methods, "models": chosen, "limit": int(limit)})
-            st.session_state["reason.exp_run"] = jobs.start_run(experiment.JOB, config, name="reasoning", actor=current_actor()).id
+            start_into("reason.exp_run", experiment.JOB, config, name="reasoning")
         except ValueError as err:
             st.error(str(err))
     if run_id := follow_run("reason.exp_run", experiment.JOB):

@@ -14,7 +14,7 @@ from core.data import DATASETS_DIR
 from core.rlhf import preferences
 from core.ui.classroom import ACTOR_KEY, current_actor
 from core.ui.guardrail import blocked_prompt, check, show_checked
-from core.ui.runs import eta_text, follow_run, rerun_when_it_ends
+from core.ui.runs import eta_text, follow_run, rerun_when_it_ends, start_into
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
@@ -107,7 +107,7 @@ def queue_panel(model_name: str, precision: str, guarded: bool = False) -> None:
                                    help="Each takes about 3-10 s per completion on a laptop CPU; start small.")
         if c4.button(f"Complete {int(how_many)} in the background", key="rlhf.generate_all", disabled=not waiting):
             config = {"model": model_name, "n": n, "precision": precision, "limit": int(how_many)}
-            st.session_state["rlhf.generate_run"] = jobs.start_run(preferences.GENERATE_JOB, config, name="completions", actor=current_actor()).id
+            start_into("rlhf.generate_run", preferences.GENERATE_JOB, config, name="completions")
         if run_id := follow_run("rlhf.generate_run", preferences.GENERATE_JOB):
             _queue_monitor(run_id)
         overlap_setting()

@@ -44,6 +44,17 @@ def eta_text(seconds: float | None) -> str:
 STATE_LABELS = {"queued": "Starting", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}
 
 
+def start_into(state_key: str, target: str, config: dict, name: str | None = None) -> bool:
+    """Start a run as this session's user and remember its id under ``state_key``; a full queue, a run of this
+    student's already waiting or a missing sign-in is shown as an error instead (False)."""
+    try:
+        st.session_state[state_key] = jobs.start_run(target, config, name=name, actor=current_actor()).id
+    except ValueError as err:  # RunError, OwnershipError
+        st.error(str(err))
+        return False
+    return True
+
+
 def queue_text(run: jobs.Run) -> str:
     """"Waiting in the queue: 2 of 3, starts in about 4 min" for a run that waits for a slot; "" otherwise."""
     where = queue.place(run) if run.state == "queued" else None

@@ -14,9 +14,8 @@ from core import jobs
 from core.data import DataError
 from core.safety import detox, guardrail
 from core.ui import charts
-from core.ui.classroom import current_actor
 from core.ui.guardrail import CAUGHT, record, shared_guardrail
-from core.ui.runs import follow_run
+from core.ui.runs import follow_run, start_into
 
 MAX_TEXTS = 20_000
 MAX_CAUGHT = 1_000  # of an upload, the first texts go to the session's list of catches
@@ -125,7 +124,7 @@ def detox_tab(model_name: str) -> None:
         except ValueError as err:
             st.error(str(err))
         else:
-            st.session_state["safety.detox_run"] = jobs.start_run(JOB, config.to_dict(), name="detox", actor=current_actor()).id
+            start_into("safety.detox_run", JOB, config.to_dict(), name="detox")
     runs = [r for r in jobs.list_runs(JOB) if r.config.get("reward") == "guardrail"]
     if not runs:
         return

@@ -120,3 +120,16 @@ def current_model() -> models.LoadedModel:
     with st.sidebar:
         model_card(loaded.info)
     return loaded
+
+
+def wait_your_turn(ticket: Any) -> None:
+    """While a shared-generation request (``core.sampling.shared``) waits for the model, say where it is in line."""
+    if ticket.started.wait(0.3):
+        return
+    note = st.empty()
+    while not ticket.started.wait(0.5):
+        ahead = ticket.ahead
+        note.info("The shared model is answering other people; yours is next." if ahead == 0 else
+                  f"The shared model is answering other people; {ahead} request{'s' if ahead > 1 else ''} before yours.",
+                  icon=":material/hourglass_top:")
+    note.empty()
