@@ -197,3 +197,32 @@ def fill(folder: Path, leave_bytes: int) -> None:
 
     free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
     (folder / "ballast.bin").write_bytes(b"\0" * max(0, free - leave_bytes))
+
+
+@pytest.fixture
+def postgres_db(request, monkeypatch) -> str:
+    """A fresh database on the PostgreSQL server of ``LAB_TEST_PG_URL`` (``.ci/run`` starts one), set as LAB_DB_URL;
+    dropped afterwards. Without a server the test is skipped, except under CI, where that is a failure."""
+    url = os.environ.get("LAB_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("LAB_TEST_PG_URL is not set under CI: .ci/run must start PostgreSQL")
+        pytest.skip("no PostgreSQL server (set LAB_TEST_PG_URL; .ci/run starts one)")
+    from sqlalchemy import create_engine, text
+
+    from core import store
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"lab_test_{os.getpid()}_{request.node.name[-30:]}".lower()
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db_url = url.rsplit("/", 1)[0] + "/" + name
+    monkeypatch.setenv("LAB_DB_URL", db_url)
+    yield db_url
+    for engine_url in list(store._engines):
+        store._engines.pop(engine_url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

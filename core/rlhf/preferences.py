@@ -33,6 +33,7 @@ from core.rlhf.agreement import (  # noqa: F401 (re-exported: callers read agree
 )
 
 if TYPE_CHECKING:
+    from core.classroom.accounts import Actor
     from core.jobs import RunContext
 
 SCHEMA_VERSION = 1
@@ -233,7 +234,8 @@ def _import_record(row: Any) -> dict[str, Any]:
                             for c in completions], "ranking": ranking, "comment": comment, "flags": flags}
 
 
-def import_jsonl(text: str, on_progress: Callable[[int, int], None] | None = None) -> int:
+def import_jsonl(text: str, on_progress: Callable[[int, int], None] | None = None, actor: Actor | None = None) -> int:
     """Import rankings (or TRL pairs) into the database: every line is checked first and a bad one imports nothing;
-    then they are stored in batches (``core.store.import_rankings``). Returns how many were imported."""
-    return store.import_rankings(parse_import(text), on_progress)
+    then they are stored in batches (``core.store.import_rankings``; the teacher's call in a class). Returns how many
+    were imported."""
+    return store.import_rankings(parse_import(text), on_progress, actor=actor)

@@ -6,7 +6,8 @@ Tables are created on first use, and columns added since are added to an older d
 transaction: all there after the commit, or none of it.
 
 ``tables``: the tables. ``database``: the engine per URL, read and write sessions, bounded retries when the database is
-busy (``StoreBusyError``) and ``DiskFullError`` when it is full. ``evaluations``: save, list, load, delete evaluations.
+busy (``StoreBusyError``), ``DiskFullError`` when it is full and ``StoreUnavailableError`` when its server is gone.
+``evaluations``: save, list, load, delete evaluations.
 ``labels``: prompts, completions, comparisons, rankings (one per annotator, with comment and flags), annotator
 names, overlap assignment and progress, batched imports.
 """
@@ -16,6 +17,7 @@ from core.store.database import (
     SYNCHRONOUS,
     WRITE_ATTEMPTS,
     StoreBusyError,
+    StoreUnavailableError,
     _engines,
     database_url,
     engine,
@@ -50,7 +52,7 @@ from core.store.tables import Base, Comparison, Completion, EvalExample, Evaluat
 
 __all__ = [
     "ANNOTATOR_MAX", "BUSY_TIMEOUT_MS", "IMPORT_BATCH", "SYNCHRONOUS", "WRITE_ATTEMPTS", "Base", "Comparison", "Completion",
-    "EvalExample", "Evaluation", "Prompt", "Ranking", "StoreBusyError", "_engines", "add_comparison", "add_prompts",
+    "EvalExample", "Evaluation", "Prompt", "Ranking", "StoreBusyError", "StoreUnavailableError", "_engines", "add_comparison", "add_prompts",
     "database_url", "delete_evaluation", "engine", "get_comparison", "import_rankings", "label_counts", "list_evaluations",
     "list_rankings", "load_evaluation", "next_comparison", "normalize_annotator", "prompts_without_comparison",
     "save_evaluation", "save_ranking", "session", "text_hash", "write_session", "writes",

@@ -43,14 +43,33 @@ def engine() -> Engine:
     url = database_url()
     with _engines_lock:
         if url not in _engines:
+            # pool_pre_ping: a connection the server dropped (a restart, a network cut) is replaced before use
             created = create_engine(url, pool_pre_ping=True)
             if created.dialect.name == "sqlite":
                 event.listen(created, "connect", _sqlite_pragmas)
                 event.listen(created, "begin", _sqlite_begin)
+            else:
+                event.listen(created, "handle_error", _unreachable)
             Base.metadata.create_all(created)
             _migrate(created)
             _engines[url] = created
         return _engines[url]
+
+
+class StoreUnavailableError(ValueError):
+    """The database server cannot be reached (stopped, restarting, network gone); what was being saved was not."""
+
+
+def _unreachable(context: Any) -> None:
+    # A server that went away is said plainly, once, instead of as a driver traceback. The transaction rolled back:
+    # nothing half-saved. The next call reconnects by itself (pool_pre_ping) once the server is back.
+    if getattr(context, "is_pre_ping", False):
+        return  # the pool's own check of a pooled connection: it reconnects by itself
+    if context.is_disconnect or "connection" in str(context.original_exception).lower():
+        where = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "server"
+        raise StoreUnavailableError(f"The lab's database ({where}) cannot be reached "
+                                    f"({type(context.original_exception).__name__}); nothing was saved. The lab reconnects "
+                                    "by itself when it is back: try again in a moment.") from context.original_exception
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

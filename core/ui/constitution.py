@@ -15,7 +15,7 @@ from core.data import DataError
 from core.rlhf.prompts import load_prompts
 from core.safety import constitution, overlap, rlaif
 from core.ui.classroom import current_actor
-from core.ui.runs import follow_run, rerun_when_it_ends, start_into
+from core.ui.runs import follow_run, rerun_when_it_ends, show_queue, start_into
 from core.ui.widgets import escape_markdown
 
 # ---------------------------------------------------------------- Constitution
@@ -94,6 +94,7 @@ def _cai_monitor(run_id: str) -> None:
     last = ([p for p in run.progress() if "done" in p] or [{}])[-1]
     total = last.get("total") or run.config.get("limit", 1)
     state = {"running": "Revising", "queued": "Starting"}.get(run.state, run.state.capitalize())
+    show_queue(run)
     st.progress(min(last.get("done", 0) / total, 1.0), text=f"{state}: {last.get('done', 0)} of {total} prompts")
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
@@ -166,6 +167,7 @@ def _rlaif_monitor(run_id: str) -> None:
     last = ([p for p in run.progress() if "done" in p] or [{}])[-1]
     total = last.get("total") or 1
     state = {"running": "Judging", "queued": "Starting"}.get(run.state, run.state.capitalize())
+    show_queue(run)
     st.progress(min(last.get("done", 0) / total, 1.0), text=f"{state}: {last.get('done', 0)} of {last.get('total', '?')} pairs "
                 f"({run.config['model']} as judge)")
     if run.state == "failed":

@@ -18,7 +18,7 @@ from core.deploy.distill import DistillConfig
 from core.deploy.prune import PruneConfig
 from core.ui import charts
 from core.ui.classroom import current_actor
-from core.ui.runs import follow_run, rerun_when_it_ends
+from core.ui.runs import follow_run, rerun_when_it_ends, show_queue
 from core.ui.state import current_model_name
 from core.ui.widgets import escape_markdown, help_for
 
@@ -115,6 +115,7 @@ def run_monitor() -> None:
     stage = next((r.get("message") or r.get("stage") for r in reversed(rows) if r.get("message") or r.get("stage")), "")
     with st.container(border=True):
         state = {"running": "Running", "queued": "Starting"}.get(run.state, run.state.capitalize())
+        show_queue(run)
         st.markdown(f"**{variants.TITLES.get(run.config.get('variant'), 'Variant')} · run {run.id}** · {state}"
                     + (f" · {escape_markdown(str(stage))}" if stage and not run.finished else ""))
         losses = [r for r in rows if "loss" in r]

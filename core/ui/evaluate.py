@@ -13,7 +13,7 @@ from core import evaluation, jobs, store
 from core.evaluation import BUNDLED_TASKS, HEADLINE, KINDS, SCHEMAS, EvalError, metrics, parse_task, stats, task_kind
 from core.ui import charts
 from core.ui.classroom import current_actor
-from core.ui.runs import rerun_when_it_ends
+from core.ui.runs import rerun_when_it_ends, show_queue
 from core.ui.widgets import escape_markdown, save_upload
 
 PER_EXAMPLE = {"multiple_choice": "acc_norm", "classification": "accuracy", "summarization": "rougeL_f", "translation": "bleu",
@@ -54,6 +54,7 @@ def run_monitor(run_id: str) -> None:
     cells, cell = last.get("cells", 1), last.get("cell", 0)
     share = 1.0 if last.get("event") == "saved" else last.get("done", 0) / max(last.get("total", 1), 1)
     label = {"queued": "Starting", "running": "Evaluating", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    show_queue(run)
     where = f": {last['model']} on {last['task']}, {last.get('done', 0)}/{last.get('total', '?')} examples" if last else ""
     if last.get("template"):
         where += ", prompt “" + escape_markdown(" ".join(last["template"].split())[:40]) + "”"

@@ -17,7 +17,7 @@ from core.pretraining import corpus, objectives, scaling, scratch
 from core.ui.classroom import current_actor
 from core.ui.pretraining_charts import isoflop_chart, optimum_chart, pretrain_loss_chart
 from core.ui.resources import shared_model
-from core.ui.runs import follow_run, rerun_when_it_ends, run_controls
+from core.ui.runs import follow_run, rerun_when_it_ends, run_controls, show_queue
 from core.ui.widgets import escape_markdown, help_for, human_count
 
 MEASURED = Path(__file__).resolve().parents[2] / "assets" / "measured" / "scaling_quick.json"
@@ -191,6 +191,7 @@ def _sweep_monitor(run_id: str) -> None:
     live = [r for r in run.progress() if "point" in r]
     points, total = scaling.read_points(run.dir), run.config.get("max_steps", 1)
     text = {"running": "Sweeping", "queued": "Starting"}.get(run.state, run.state.capitalize())
+    show_queue(run)
     text += f": {len(points)} of {total} models trained"
     if live and not run.finished:
         now = live[-1]

@@ -20,7 +20,7 @@ from core.reasoning.sandbox import SandboxResult, SandboxUnavailable, run_progra
 from core.reasoning.tasks import find_task, format_number, load_hop_questions, load_problems
 from core.ui.charts import method_accuracy_chart
 from core.ui.classroom import current_actor
-from core.ui.runs import follow_run, rerun_when_it_ends, start_into
+from core.ui.runs import follow_run, rerun_when_it_ends, show_queue, start_into
 from core.ui.widgets import escape_markdown
 
 MEASURED = Path(__file__).resolve().parents[2] / "assets" / "measured" / "reasoning.json"
@@ -218,6 +218,7 @@ def _monitor(run_id: str) -> None:
     last = ([p for p in run.progress() if "total" in p] or [{}])[-1]
     total, done = last.get("total") or 1, last.get("done", 0)
     state = {"running": "Solving", "queued": "Starting"}.get(run.state, run.state.capitalize())
+    show_queue(run)
     where = f" ({last['model']}, {last['method']})" if last.get("method") else ""
     st.progress(min(done / total, 1.0), text=f"{state}: {done} of {total} answers{where}")
     if run.state == "failed":

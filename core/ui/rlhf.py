@@ -14,7 +14,7 @@ from core.data import DATASETS_DIR
 from core.rlhf import preferences
 from core.ui.classroom import ACTOR_KEY, current_actor
 from core.ui.guardrail import blocked_prompt, check, show_checked
-from core.ui.runs import eta_text, follow_run, rerun_when_it_ends, start_into
+from core.ui.runs import eta_text, follow_run, rerun_when_it_ends, show_queue, start_into
 from core.ui.widgets import escape_markdown
 
 LETTERS = "ABCD"
@@ -153,6 +153,7 @@ def _queue_monitor(run_id: str) -> None:
     last = ([p for p in run.progress() if "done" in p] or [{}])[-1]
     done, total = last.get("done", 0), last.get("total", 0)
     label = {"queued": "Starting", "running": "Completing", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    show_queue(run)
     text = f"{label}: {done} of {total} prompts" if total else f"{label}: {last.get('text', 'loading the model')}"
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
     c1.progress(done / total if total else 0.0, text=text + (eta_text(last.get("eta_s")) if not run.finished else ""))
@@ -252,6 +253,7 @@ def reward_monitor(run_id: str) -> None:
     last = steps[-1] if steps else {}
     total = run.config.get("max_steps", 1)
     label = {"queued": "Starting", "running": "Training", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}[run.state]
+    show_queue(run)
     st.progress(min(last.get("step", 0) / total, 1.0), text=f"{label}: step {last.get('step', 0)} of {total}")
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))

@@ -65,6 +65,12 @@ def queue_text(run: jobs.Run) -> str:
     return f"Waiting in the queue: {where[0]} of {where[1]} (at most {queue.max_running()} runs at once){when}"
 
 
+def show_queue(run: jobs.Run) -> None:
+    """The run's place in the queue, while it waits for a slot (nothing otherwise)."""
+    if waiting := queue_text(run):
+        st.info(waiting, icon=":material/hourglass_top:")
+
+
 def may_change(run: jobs.Run) -> bool:
     """Whether this session may cancel or resume the run (core checks again): its owner, or the teacher."""
     actor = current_actor()
@@ -79,8 +85,7 @@ def run_controls(run: jobs.Run, prefix: str, working: str, step: int, extra: str
     label = working if run.state == "running" else STATE_LABELS[run.state]
     st.progress(min(step / total, 1.0), text=f"{label}: step {step} of {total}" + extra
                 + (eta_text(eta_s) if not run.finished else ""))
-    if waiting := queue_text(run):
-        st.info(waiting, icon=":material/hourglass_top:")
+    show_queue(run)
     if run.state == "failed":
         st.error(run.status.get("error", "failed"))
     mine = may_change(run)

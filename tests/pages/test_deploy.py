@@ -18,7 +18,7 @@ def test_the_page_shows_its_tabs_and_says_when_nothing_was_made_yet(tiny_wide_di
 
 def test_quantise_starts_a_variant_run_and_the_comparison_shows_it(tiny_wide_dir, monkeypatch):
     real = variants.start_variant
-    monkeypatch.setattr(variants, "start_variant", lambda kind, settings: real(kind, settings, measure=QUICK))
+    monkeypatch.setattr(variants, "start_variant", lambda kind, settings, actor=None: real(kind, settings, measure=QUICK, actor=actor))
     at = page_test("deploy", tiny_wide_dir).run()
     at.radio(key="deploy.q_method").set_value("int8")
     at.button(key="deploy.q_start").click().run()

@@ -13,11 +13,11 @@ INSULT = "You're a useless idiot and everyone knows it."
 
 def test_the_page_runs_and_scores_texts(tiny_model_dir):
     at = page_test("safety", str(tiny_model_dir), timeout=300).run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert [t.label for t in at.tabs] == ["Guardrail", "Detoxify", "Constitution", "AI feedback", "Hallucination & IP"]
     at.text_area(key="safety.texts").set_value(f"kill the process\n{INSULT}")
     at.button(key="safety.score").click().run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     [table] = [d.value for d in at.dataframe if "toxic probability" in d.value.columns]
     assert list(table["toxic"]) == [False, True] and table["reason"][1]
     assert len(at.session_state["safety.caught"]) == 1
@@ -40,14 +40,16 @@ def _toxic_generator(monkeypatch, text=INSULT):
             yield dataclasses.replace(steps[0], piece=piece + " ")
 
     monkeypatch.setattr("core.sampling.stream_generate", insulting)
+    monkeypatch.setattr("core.sampling.shared.stream_generate", insulting)  # the Generate page's shared worker
 
 
 def test_generate_masks_a_flagged_answer_and_shows_it_on_one_click(tiny_model_dir, monkeypatch):
     _toxic_generator(monkeypatch)
     at = page_test("generate", str(tiny_model_dir), timeout=300).run()
+    at.slider(key="generate.max_new_tokens").set_value(16)  # the tiny model's window is 128 tokens
     at.toggle(key="generate.guardrail").set_value(True).run()
     at.button[0].click().run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Hidden by the guardrail" in w.value and "insult" in w.value for w in at.warning)
     assert not any("idiot" in t.value for t in at.text)
     assert at.session_state["safety.caught"][0]["kind"] == "answer"
@@ -74,7 +76,7 @@ def test_rlhf_labelling_masks_a_flagged_completion(tiny_model_dir):
     at = page_test("rlhf", str(tiny_model_dir), timeout=300).run()
     at.text_input(key="rlhf.annotator").set_value("alice")
     at.toggle(key="rlhf.guardrail").set_value(True).run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert sum("Hidden by the guardrail" in w.value for w in at.warning) == 1
     assert any(t.value == "Have a lovely day." for t in at.text)
     assert not any(t.value == INSULT for t in at.text)

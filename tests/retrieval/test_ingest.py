@@ -74,7 +74,7 @@ def test_a_full_disk_during_a_save_says_so_and_the_previous_version_still_loads(
     after = storage.load_collection("notes")
     assert after.version == before.version and [d["source"] for d in after.documents] == ["a.md"]
     folder = storage.collections_dir() / "notes"
-    assert not list(folder.glob(".*.tmp")) and sorted(p.name for p in folder.iterdir()) == [".lock", "CURRENT", "v000001"]
+    assert not list(folder.glob(".*.tmp")) and sorted(p.name for p in folder.iterdir()) == [".lock", "CURRENT", "OWNER", "v000001"]
 
 
 def test_leftovers_of_an_interrupted_save_are_removed_by_the_next_save(tokenizer):
@@ -84,7 +84,7 @@ def test_leftovers_of_an_interrupted_save_are_removed_by_the_next_save(tokenizer
     (folder / ".v000002.99999.tmp").mkdir()
     (folder / ".CURRENT.99999.tmp").write_text("v000002")
     ingest.add_documents("notes", [("b.md", [Page("beta " * 40, 1)])], embedder)
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "CURRENT", "v000002"]
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "CURRENT", "OWNER", "v000002"]
 
 
 def test_the_bundled_collection_cannot_be_changed(tokenizer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 import pytest
@@ -11,9 +10,6 @@ import pytest
 from core import store
 from core.rlhf import preferences
 from core.rlhf.preferences import ImportError_, agreement, cohen_kappa, fleiss_kappa, ranking_to_pairs
-
-PG_URL = os.environ.get("LAB_TEST_PG_URL")
-
 
 # ---------------------------------------------------------------- pairs
 
@@ -93,28 +89,10 @@ def rank_concurrently(comparisons: list[int], threads: int) -> list[Exception]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, monkeypatch):
+def database(request):
     if request.param == "postgresql":
-        if not PG_URL:
-            if os.environ.get("CI"):
-                pytest.fail("LAB_TEST_PG_URL is not set under CI: .ci/run must start PostgreSQL")
-            pytest.skip("no PostgreSQL server (set LAB_TEST_PG_URL; .ci/run starts one)")
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        name = f"lab_test_{os.getpid()}_{request.node.name[-30:]}".lower().replace("[", "_").replace("]", "").replace("-", "_")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        monkeypatch.setenv("LAB_DB_URL", PG_URL.rsplit("/", 1)[0] + "/" + name)
-        yield "postgresql"
-        for url in list(store._engines):
-            store._engines.pop(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-    else:
-        yield "sqlite"
+        request.getfixturevalue("postgres_db")  # a fresh PostgreSQL database as LAB_DB_URL (tests/conftest.py)
+    yield request.param
 
 
 def test_twenty_threads_times_one_hundred_rankings_give_exactly_two_thousand_rows(database):
