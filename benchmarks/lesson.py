@@ -65,6 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["LAB_HOME"] = tempfile.mkdtemp(prefix="lab-lesson-")
+    os.environ.setdefault("LAB_MODEL_CACHE", str(ROOT / ".lab" / "models"))  # converted once, as on a teacher's laptop
     from core.classroom.accounts import LOCAL, set_process_actor
     from core.finetune import JOB as FINETUNE_JOB
     from core.rlhf import preferences

@@ -39,6 +39,7 @@ def overview() -> None:
                                                                          help="Since queued (waiting) or started")})
 
 
+overview()
 labels, runs, people = st.tabs(["Annotators", "Runs", "Accounts"])
 with labels:
     table = dashboard.annotators()
@@ -52,9 +53,9 @@ with labels:
                        icon=":material/download:", disabled=not table)
 
 with runs:
-    overview()
     waiting = [r.id for r in queue.waiting_runs()]
     every = [r.id for r in jobs.list_runs() if not r.finished]
+    st.caption("Move a waiting run in the queue, or cancel any run (a student's too).")
     chosen = st.selectbox("Run", every, key="class.run", placeholder="No run is waiting or running",
                           index=0 if every else None)
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])

@@ -33,9 +33,16 @@ def is_teacher() -> bool:
 
 
 def sign_in_gate() -> None:
-    """Stop the script here, showing only the sign-in form, until this session is signed in (when sign-in is on)."""
+    """Stop the script here, showing only the sign-in form, until this session is signed in (when sign-in is on).
+    The form is the app's only page meanwhile: no navigation, no sidebar, a deep link lands on the form."""
     if st.session_state.get(ACTOR_KEY) is not None or not accounts.auth_enabled():
         return
+    st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in")],
+                  position="hidden").run()
+    st.stop()
+
+
+def _sign_in_page() -> None:
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title("LLM Lifecycle Lab")
@@ -46,7 +53,6 @@ def sign_in_gate() -> None:
                     "`python -m core class init`, then sign in with the account it prints.")
         else:
             _sign_in_form()
-    st.stop()
 
 
 def _sign_in_form() -> None:
