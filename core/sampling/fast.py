@@ -10,8 +10,13 @@ is clearly faster (Gemma 3's sliding-window cache made it 8x slower than eager i
 under ``$LAB_HOME/torch-compile`` so a restart compiles faster.
 
 A compiled decoder owns one cache, so it serves one generation at a time: ``checkout`` hands it out or returns None
-(busy, compiling, failed or switched off), and the caller falls back to the eager loop. ``LAB_COMPILE=0`` switches it
-off (the tests do, except those about it).
+(busy, compiling, failed or switched off), and the caller falls back to the eager loop.
+
+Off unless ``LAB_COMPILE=1``: compiling in a background thread stalls and can break the other work of the same process.
+Measured here (SmolLM2, 2 cores): while the 256-token step compiled, the eager loop beside it made 24 tokens in 60 s
+instead of about 700, and a completions run failed with torch.fx's "module is not installed as a submodule" (the
+compiler's tracing patches ``nn.Module.__call__`` for every thread while it runs). Switch it on for a one-person
+demo of speed, after the model has loaded and before anyone generates.
 
 Holds: ``bucket_length``, ``Decoder``, ``checkout``/``release``, ``prepare`` (start compiling), ``compile_now`` (wait
 for one), ``status`` and ``describe`` (one line for a page).
@@ -31,7 +36,7 @@ BUCKETS = (256, 512, 1024, 2048, 4096, 8192)
 
 
 def compile_enabled() -> bool:
-    return os.environ.get("LAB_COMPILE", "1").strip().lower() not in {"0", "off", "false", "no"}
+    return os.environ.get("LAB_COMPILE", "0").strip().lower() in {"1", "on", "true", "yes"}
 
 
 def bucket_length(needed: int, window: int) -> int:
@@ -186,7 +191,7 @@ def prepare(model: Any, window: int, needed: int = BUCKETS[0]) -> None:
 def describe(model: Any) -> str:
     """One line for a page: which decode path serves this model and how long compiling took."""
     if not compile_enabled():
-        return "Decode: the eager loop (compiling is off: LAB_COMPILE=0)."
+        return "Decode: the eager loop (the compiled step is off; LAB_COMPILE=1 switches it on)."
     if not supported(model):
         return "Decode: the eager loop (adapters or a sliding-window cache: this model is not compiled)."
     rows = status(model)
