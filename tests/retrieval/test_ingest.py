@@ -94,6 +94,26 @@ def test_the_bundled_collection_cannot_be_changed(tokenizer):
         ingest.remove_document("lumenfold", "faq.md")
 
 
+def test_a_collection_is_changed_or_deleted_only_by_its_owner_or_the_teacher(tokenizer):
+    from core.classroom import accounts
+    from core.classroom.accounts import Actor, OwnershipError
+
+    alice, bob, teacher = Actor("alice", "student"), Actor("bob", "student"), Actor("teacher", "teacher")
+    accounts.init_class("teacher", "correct horse")
+    embedder = HashEmbedder(tokenizer)
+    ingest.add_documents("notes", [("a.md", [Page("alpha beta", 1)])], embedder, SMALL, actor=alice)
+    assert storage.collection_owner("notes") == "alice"
+    for change in (lambda: ingest.add_documents("notes", [("b.md", [Page("gamma", 1)])], embedder, actor=bob),
+                   lambda: ingest.remove_document("notes", "a.md", actor=bob),
+                   lambda: storage.delete_collection("notes", actor=bob)):
+        with pytest.raises(OwnershipError, match="Collection 'notes' belongs to alice"):
+            change()
+    assert [d["source"] for d in storage.load_collection("notes").documents] == ["a.md"]
+    ingest.add_documents("notes", [("b.md", [Page("gamma", 1)])], embedder, actor=alice)
+    storage.delete_collection("notes", actor=teacher)
+    assert storage.list_collections() == []
+
+
 def bomb_pdf(inflated: int = 100_000_000) -> bytes:
     """A 100 KB PDF whose one content stream inflates to 100 MB: more than pypdf agrees to decompress."""
     stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td (boom) Tj ET\n" + b" " * inflated, 9)
