@@ -124,7 +124,7 @@ def _check(home: str, db: str | None, logs: list[Path]) -> tuple[int, int, int]:
     from core import store
 
     stored = {(r["comparison_id"], r["annotator"]) for r in store.list_rankings()}
-    told = {(int(line), log.stem) for log in logs for line in log.read_text().split()}
+    told = {(int(line), log.stem) for log in logs if log.exists() for line in log.read_text().split()}
     return len(stored), len(told), len(told - stored)
 
 
@@ -222,7 +222,7 @@ def main() -> None:
     elif args.part == "labels":
         labels(args.students, args.seconds, args.db)
     elif args.part == "kill":
-        labels(args.students, args.seconds, args.db, kill_after=min(10.0, args.seconds / 2))
+        labels(args.students, args.seconds, args.db, kill_after=args.seconds / 2)
     else:
         sessions(args.sessions)
 
