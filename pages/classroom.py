@@ -1,5 +1,6 @@
 """Class dashboard (the teacher): who labelled how many and how well they agree, the run queue, memory, accounts."""
 
+import pandas as pd
 import streamlit as st
 
 from core import jobs
@@ -49,7 +50,7 @@ with labels:
             help="Share of this annotator's pairwise choices that the other annotators made too, on the comparisons "
             "they share (none when nobody else ranked the same ones)"),
         "shared": st.column_config.NumberColumn("shared", help="Pairwise choices someone else also judged")})
-    st.download_button("Annotators (CSV)", dashboard.to_csv(table), "annotators.csv", "text/csv",
+    st.download_button("Annotators (CSV)", pd.DataFrame(table).to_csv(index=False), "annotators.csv", "text/csv",
                        icon=":material/download:", disabled=not table)
 
 with runs:

@@ -6,8 +6,6 @@ Does not hold: the page (``pages/classroom.py``) or changing anything (``account
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from pathlib import Path
@@ -59,11 +57,3 @@ def memory() -> dict[str, float | None]:
         rss = None
     return {"total_gib": meminfo("MemTotal"), "available_gib": meminfo("MemAvailable"), "server_gib": rss}
 
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out.getvalue()
