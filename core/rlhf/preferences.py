@@ -155,6 +155,22 @@ def shuffled(comparison: dict[str, Any], annotator: str) -> list[dict[str, Any]]
 # ---------------------------------------------------------------- export and import
 
 
+def readable_rankings(rankings: Sequence[dict[str, Any]], actor: "Actor | None") -> list[dict[str, Any]]:
+    """The rankings a reader may see one by one and export: all of them for the teacher (or the local user), a
+    student's own otherwise, so that nobody copies another's judgement before labelling the same comparison. Counts
+    and agreement are the class's and stay visible to all. Nobody signed in in a class: none."""
+    from core.classroom.accounts import OwnershipError, acting
+
+    try:
+        who = acting(actor)
+    except OwnershipError:
+        return []
+    if who.is_teacher:
+        return list(rankings)
+    me = store.normalize_annotator(who.name)
+    return [r for r in rankings if store.normalize_annotator(r["annotator"]) == me]
+
+
 def export_rankings(rankings: Sequence[dict[str, Any]]) -> str:
     """JSONL, one ranking per line, lossless (ties, sampling settings, annotator, comment, flags): what ``import_jsonl``
     reads back."""

@@ -25,23 +25,29 @@ def data_tab() -> None:
     for column, (label, value) in zip(c, [("Prompts", counts["prompts"]), ("Comparisons", counts["comparisons"]),
                                           ("Rankings", counts["rankings"]), ("Annotators", counts["annotators"]), ("Pairs", len(pairs))]):
         column.metric(label, value)
+    readable = preferences.readable_rankings(rankings, current_actor())
+    if len(readable) < len(rankings):
+        st.caption(f"You see and export your own {len(readable)} rankings; the counts and the agreement are the whole "
+                   "class's. The teacher sees and exports everyone's.")
     if rankings:
         agreement_panel(rankings)
-        search_panel(rankings)
+        search_panel(readable)
         table = pd.DataFrame([{"annotator": r["annotator"], "comparison": r["comparison_id"], "prompt": r["prompt"]} for r in rankings])
         left, right = st.columns(2)
         left.caption("Rankings per annotator")
         left.dataframe(table.groupby("annotator").size().rename("rankings").reset_index(), hide_index=True)
         right.caption("Annotators per prompt")
         right.dataframe(table.groupby("prompt").size().rename("annotators").reset_index().sort_values("annotators", ascending=False), hide_index=True)
-        disputed_panel(rankings)
-        with st.expander(f"The {len(pairs)} pairs"):
-            st.dataframe(pd.DataFrame(pairs), hide_index=True)
+        if len(readable) == len(rankings):  # it shows each person's ranking of a comparison
+            disputed_panel(rankings)
+        shown = pairs if len(readable) == len(rankings) else preferences.pairs_from_rankings(readable)
+        with st.expander(f"The {len(shown)} pairs"):
+            st.dataframe(pd.DataFrame(shown), hide_index=True)
     c1, c2 = st.columns(2)
-    c1.download_button("Rankings (JSONL, for import)", preferences.export_rankings(rankings), "rankings.jsonl", "application/jsonl",
-                       disabled=not rankings, icon=":material/download:")
-    c2.download_button("Pairs for TRL (JSONL)", preferences.export_pairs(rankings), "preference-pairs.jsonl", "application/jsonl",
-                       disabled=not rankings, icon=":material/download:")
+    c1.download_button("Rankings (JSONL, for import)", preferences.export_rankings(readable), "rankings.jsonl", "application/jsonl",
+                       disabled=not readable, icon=":material/download:", key="rlhf.export_rankings")
+    c2.download_button("Pairs for TRL (JSONL)", preferences.export_pairs(readable), "preference-pairs.jsonl", "application/jsonl",
+                       disabled=not readable, icon=":material/download:", key="rlhf.export_pairs")
     upload = st.file_uploader("Import rankings or TRL pairs (JSONL)", type=["jsonl", "json"], key="rlhf.import")
     if upload is not None and st.button("Import", key="rlhf.import_button"):
         bar = st.progress(0.0, text="Checking every line...")

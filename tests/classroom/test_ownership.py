@@ -68,3 +68,19 @@ def test_a_student_ranks_only_as_themselves_and_cannot_overwrite_another_ranking
     with pytest.raises(OwnershipError, match="Only the teacher can set the labelling overlap"):
         store.set_labelling_overlap(3, actor=BOB)
     assert [(r["annotator"], r["order"]) for r in store.list_rankings()] == [("alice", [[first["id"]], [second["id"]]])]
+
+
+def test_a_student_reads_and_exports_only_their_own_rankings_and_the_teacher_everyones():
+    from core.rlhf import preferences
+
+    prompt = store.add_prompts([{"text": "Say hi"}])[0]
+    comparison = store.add_comparison(prompt, [{"text": t, "model": "m", "settings": {}, "seed": 0} for t in ("hi", "yo")])
+    first, second = (c["id"] for c in store.get_comparison(comparison)["completions"])
+    store.save_ranking(comparison, "alice", [[first], [second]], actor=ALICE)
+    store.save_ranking(comparison, "bob", [[second], [first]], actor=BOB)
+    rankings = store.list_rankings()
+    assert [r["annotator"] for r in preferences.readable_rankings(rankings, BOB)] == ["bob"]
+    exported = preferences.parse_import(preferences.export_rankings(preferences.readable_rankings(rankings, BOB)))
+    assert [r["annotator"] for r in exported] == ["bob"]
+    assert sorted(r["annotator"] for r in preferences.readable_rankings(rankings, TEACHER)) == ["alice", "bob"]
+    assert preferences.readable_rankings(rankings, None) == []  # a class, and nobody signed in

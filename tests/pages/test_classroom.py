@@ -87,3 +87,23 @@ def test_the_class_dashboard_is_the_teachers_alone(passwords):
     teacher.button(key="class.reset").click().run()
     handed_out = teacher.code[0].value.split()
     assert handed_out[0] == "bob" and accounts.sign_in("bob", handed_out[1])[0] == BOB
+
+
+def test_a_student_sees_only_their_own_rankings_on_the_data_tab(passwords):
+    prompt = store.add_prompts([{"text": "Say hi"}])[0]
+    comparison = store.add_comparison(prompt, [{"text": t, "model": "m", "settings": {}, "seed": 0} for t in ("hi", "yo")])
+    a, b = (c["id"] for c in store.get_comparison(comparison)["completions"])
+    store.save_ranking(comparison, "alice", [[a], [b]], actor=ALICE)
+    store.save_ranking(comparison, "bob", [[b], [a]], actor=BOB)
+    student = page_test("rlhf")
+    student.session_state["class.actor"] = BOB
+    student.run()
+    assert not student.exception
+    assert any("You see and export your own 1 rankings" in c.value for c in student.caption)
+    found = next(d.value for d in student.dataframe if "ranking" in d.value.columns)
+    assert found["annotator"].tolist() == ["bob"]
+    teacher = page_test("rlhf")
+    teacher.session_state["class.actor"] = TEACHER
+    teacher.run()
+    found = next(d.value for d in teacher.dataframe if "ranking" in d.value.columns)
+    assert sorted(found["annotator"].tolist()) == ["alice", "bob"]
