@@ -15,6 +15,7 @@ Does not hold: the sign-in form (``core.ui.classroom``) or the run queue (``core
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import time
@@ -121,12 +122,29 @@ def auth_enabled() -> bool:
     return os.environ.get("LAB_AUTH", "").lower() in ("on", "1", "true", "yes") or has_class()
 
 
-def _add(s: Any, name: str, role: str, password: str, must_change: bool) -> None:
+def _add(s: Any, name: str, role: str, hashed: str, must_change: bool) -> None:
     from core.store.tables import Account
 
-    s.add(Account(name=name, role=role, password_hash=_hash(password), must_change=must_change))
+    s.add(Account(name=name, role=role, password_hash=hashed, must_change=must_change))
+
+def _writes(function: Any) -> Any:
+    """``core.store.database.writes`` (a busy database is waited for and retried, then said plainly), imported when
+    called: the store imports this module."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from core.store.database import writes
+
+        return writes(function)(*args, **kwargs)
+
+    return wrapper
 
 
+# bcrypt is slow on purpose (a quarter of a second a hash): every hash and check is done before a write transaction
+# opens, never inside one, or thirty students signing in at once would hold SQLite's write lock in turn for seconds
+# and the labels saved meanwhile would time out (seen in benchmarks/class_browsers.py).
+
+
+@_writes
 def init_class(teacher: str, password: str | None = None) -> str:
     """Create the class with its teacher's account; returns the password (a one-time one when none is given)."""
     from core.store import write_session
@@ -136,8 +154,9 @@ def init_class(teacher: str, password: str | None = None) -> str:
         raise AccountError("This lab already has a class; use `class reset-password NAME` to give someone a new password.")
     chosen = password is not None
     password = check_password(password) if chosen else new_password()
+    hashed = _hash(password)
     with write_session() as s, s.begin():
-        _add(s, name, "teacher", password, must_change=not chosen)
+        _add(s, name, "teacher", hashed, must_change=not chosen)
     return password
 
 
@@ -168,6 +187,7 @@ def parse_students(text: str) -> list[str]:
     return names
 
 
+@_writes
 def add_students(text: str, actor: Actor | None = None) -> list[tuple[str, str]]:
     """Add every student of a list (see ``parse_students``) with a one-time password each, all or none: a name that
     already has an account is refused. Returns (name, password) pairs to hand out."""
@@ -178,16 +198,18 @@ def add_students(text: str, actor: Actor | None = None) -> list[tuple[str, str]]
     names = parse_students(text)
     if not has_class():
         raise AccountError("No class yet: run `python -m core class init` first.")
+    passwords = [(name, new_password()) for name in names]
+    hashes = [_hash(password) for _, password in passwords]
     with write_session() as s, s.begin():
         taken = set(s.scalars(select(Account.name).where(Account.name.in_(names))))
         if taken:
             raise AccountError(f"These names already have accounts; nobody was added: {', '.join(sorted(taken))}.")
-        passwords = [(name, new_password()) for name in names]
-        for name, password in passwords:
-            _add(s, name, "student", password, must_change=True)
+        for (name, _), hashed in zip(passwords, hashes):
+            _add(s, name, "student", hashed, must_change=True)
     return passwords
 
 
+@_writes
 def reset_password(name: str, actor: Actor | None = None) -> str:
     """A new one-time password for an account (and its lock lifted): the teacher's call."""
     from core.store import write_session
@@ -196,11 +218,12 @@ def reset_password(name: str, actor: Actor | None = None) -> str:
     check_teacher(actor, "give out new passwords")
     name = check_name(name)
     password = new_password()
+    hashed = _hash(password)
     with write_session() as s, s.begin():
         row = s.get(Account, name)
         if row is None:
             raise AccountError(f"No account {name!r}.")
-        row.password_hash, row.must_change, row.failed, row.locked_until = _hash(password), True, 0, 0.0
+        row.password_hash, row.must_change, row.failed, row.locked_until = hashed, True, 0, 0.0
     return password
 
 
@@ -220,7 +243,7 @@ def list_accounts() -> list[dict[str, Any]]:
 def sign_in(name: str, password: str) -> tuple[Actor, bool]:
     """The account's Actor and whether it must choose a new password first. A wrong name or password says only that
     (and how many tries are left); after MAX_ATTEMPTS wrong ones in a row the account is locked for LOCK_SECONDS."""
-    from core.store import write_session
+    from core.store import session
     from core.store.tables import Account
 
     wrong = "Wrong name or password."
@@ -228,18 +251,38 @@ def sign_in(name: str, password: str) -> tuple[Actor, bool]:
         name = check_name(name)
     except AccountError:
         raise AccountError(wrong) from None
+    with session() as s:
+        row = s.get(Account, name)
+    if row is None:
+        _matches(password, _dummy_hash())  # as slow as a real check: the time does not tell which names exist
+        raise AccountError(wrong)
+    now = time.time()
+    if row.locked_until > now:
+        raise AccountError(f"Too many wrong passwords for {name!r}: try again in {row.locked_until - now:.0f} s, "
+                           "or ask the teacher for a new password.")
+    if _matches(password, row.password_hash):
+        if row.failed:
+            _record_attempt(name, right=True)
+        return Actor(row.name, row.role), row.must_change
+    _record_attempt(name, right=False)
+
+
+@_writes
+def _record_attempt(name: str, right: bool) -> None:
+    """Count a wrong password (locking the account at MAX_ATTEMPTS in a row) or clear the count after a right one. In
+    its own short write transaction, counted on the row as it is now: two wrong tries at once both count."""
+    from core.store import write_session
+    from core.store.tables import Account
+
+    wrong = "Wrong name or password."
     with write_session() as s, s.begin():
         row = s.get(Account, name)
         if row is None:
-            _matches(password, _dummy_hash())  # as slow as a real check: the time does not tell which names exist
             raise AccountError(wrong)
-        now = time.time()
-        if row.locked_until > now:
-            raise AccountError(f"Too many wrong passwords for {name!r}: try again in {row.locked_until - now:.0f} s, "
-                               "or ask the teacher for a new password.")
-        if _matches(password, row.password_hash):
+        if right:
             row.failed = 0
-            return Actor(row.name, row.role), row.must_change
+            return
+        now = time.time()
         row.failed += 1
         if row.failed >= MAX_ATTEMPTS:
             row.failed, row.locked_until = 0, now + LOCK_SECONDS
@@ -249,17 +292,18 @@ def sign_in(name: str, password: str) -> tuple[Actor, bool]:
     raise AccountError(message)
 
 
+@_writes
 def change_password(actor: Actor, new: str) -> None:
     """The signed-in user's own new password (ending a one-time one)."""
     from core.store import write_session
     from core.store.tables import Account
 
-    check_password(new)
+    hashed = _hash(check_password(new))
     with write_session() as s, s.begin():
         row = s.get(Account, actor.name)
         if row is None:
             raise AccountError(f"No account {actor.name!r}.")
-        row.password_hash, row.must_change = _hash(new), False
+        row.password_hash, row.must_change = hashed, False
 
 
 # ---------------------------------------------------------------- who is acting, and may they

@@ -66,7 +66,7 @@ def _sign_in_form() -> None:
     if submitted:
         try:
             actor, must_change = accounts.sign_in(name, password)
-        except accounts.AccountError as err:
+        except ValueError as err:  # a wrong password, a locked account, or a database that stayed busy or went away
             st.error(str(err))
             return
         st.session_state[PENDING_KEY if must_change else ACTOR_KEY] = actor
@@ -87,7 +87,7 @@ def _choose_password(actor: Actor) -> None:
             return
         try:
             accounts.change_password(actor, new)
-        except accounts.AccountError as err:
+        except ValueError as err:  # too short, too long, or the database stayed busy or went away
             st.error(str(err))
             return
         del st.session_state[PENDING_KEY]

@@ -103,3 +103,31 @@ def test_the_cli_creates_a_class_without_prompting_and_prints_passwords(tmp_path
     assert accounts.sign_in("alice", printed["alice"])[0] == Actor("alice", "student")
     assert main(["class", "reset-password", "bob"]) == 0
     assert accounts.sign_in("bob", capsys.readouterr().out.split()[-1])[0].name == "bob"
+
+
+def test_checking_a_password_does_not_hold_the_databases_write_lock(monkeypatch):
+    """bcrypt takes a quarter of a second on purpose; thirty sign-ins at once must not hold the write lock in turn
+    (the labels saved meanwhile timed out in benchmarks/class_browsers.py). Here a write must get through while a
+    sign-in is in the middle of its password check."""
+    import threading
+
+    from core import store
+
+    accounts.init_class("teacher", "correct horse")
+    real_matches, checking, written = accounts._matches, threading.Event(), threading.Event()
+
+    def slow_matches(password: str, hashed: str) -> bool:
+        checking.set()
+        assert written.wait(timeout=20), "a write could not get through during the password check"
+        return real_matches(password, hashed)
+
+    monkeypatch.setattr(accounts, "_matches", slow_matches)
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(accounts.sign_in("teacher", "correct horse")))
+    thread.start()
+    assert checking.wait(timeout=20)
+    store.add_prompts([{"text": "written while a password is checked"}])  # a write transaction of its own
+    written.set()
+    thread.join(timeout=30)
+    assert results and results[0][0].name == "teacher"
+    assert [p["text"] for p in store.prompts_without_comparison()] == ["written while a password is checked"]
