@@ -4,7 +4,7 @@ thousand browser sessions opened and closed. Prints figures measured in one run.
     .venv/bin/python benchmarks/classroom.py generation [--tokens 48]
     .venv/bin/python benchmarks/classroom.py labels [--students 30] [--seconds 60] [--db URL]
     .venv/bin/python benchmarks/classroom.py kill [--students 30] [--db URL]
-    .venv/bin/python benchmarks/classroom.py sessions [--sessions 1000]
+    .venv/bin/python benchmarks/classroom.py sessions [--sessions 1000] [--db URL]
 
 ``generation``: total tokens/s of 1, 5 and 10 people generating at once from the bundled SmolLM2, each in its own
 thread: every one running its own decode loop (the Generate page before issue 21) against the shared worker that
@@ -182,10 +182,11 @@ def _one_session(port: int) -> None:
                 return
 
 
-def sessions(count: int, port: int = 8765) -> None:
-    home = tempfile.mkdtemp(prefix="lab-class-sessions-")
+def sessions(count: int, db: str | None, port: int = 8765) -> None:
+    home, db = _fresh(db)
+    env = {**os.environ, "LAB_HOME": home, **({"LAB_DB_URL": db} if db else {})}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port)], cwd=ROOT, env={**os.environ, "LAB_HOME": home},
+                               "--server.port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(120):
@@ -201,7 +202,8 @@ def sessions(count: int, port: int = 8765) -> None:
                 list(pool.map(lambda _: _one_session(port), range(100)))
                 time.sleep(1.0)
                 print(f"{done} | {_rss_mib(server.pid):.0f}", flush=True)
-        print(f"{count} sessions in {time.perf_counter() - started:.0f} s")
+        where = "PostgreSQL" if db and db.startswith("postgresql") else "SQLite"
+        print(f"{count} sessions in {time.perf_counter() - started:.0f} s ({where})")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -224,7 +226,7 @@ def main() -> None:
     elif args.part == "kill":
         labels(args.students, args.seconds, args.db, kill_after=args.seconds / 2)
     else:
-        sessions(args.sessions)
+        sessions(args.sessions, args.db)
 
 
 if __name__ == "__main__":
