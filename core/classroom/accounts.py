@@ -264,13 +264,14 @@ def sign_in(name: str, password: str) -> tuple[Actor, bool]:
         if row.failed:
             _record_attempt(name, right=True)
         return Actor(row.name, row.role), row.must_change
-    _record_attempt(name, right=False)
+    raise AccountError(_record_attempt(name, right=False))
 
 
 @_writes
-def _record_attempt(name: str, right: bool) -> None:
+def _record_attempt(name: str, right: bool) -> str:
     """Count a wrong password (locking the account at MAX_ATTEMPTS in a row) or clear the count after a right one. In
-    its own short write transaction, counted on the row as it is now: two wrong tries at once both count."""
+    its own short write transaction, counted on the row as it is now: two wrong tries at once both count. Returns
+    what to tell the user after a wrong one."""
     from core.store import write_session
     from core.store.tables import Account
 
@@ -281,7 +282,7 @@ def _record_attempt(name: str, right: bool) -> None:
             raise AccountError(wrong)
         if right:
             row.failed = 0
-            return
+            return ""
         now = time.time()
         row.failed += 1
         if row.failed >= MAX_ATTEMPTS:
@@ -289,7 +290,7 @@ def _record_attempt(name: str, right: bool) -> None:
             message = f"{wrong} That was {MAX_ATTEMPTS} in a row: {name!r} is locked for {LOCK_SECONDS // 60} minutes."
         else:
             message = f"{wrong} {MAX_ATTEMPTS - row.failed} tries left before the account is locked."
-    raise AccountError(message)
+    return message
 
 
 @_writes
